@@ -1,24 +1,34 @@
-"""Shared fixtures: every test runs offline, with HF caches and W&B inside a temporary folder."""
+"""Shared fixtures: every test runs offline, with HF caches and W&B inside a temporary folder.
+
+The variables are set when this file is imported, before any test module imports transformers or
+huggingface_hub, because those libraries read them once at import time.
+"""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+_SANDBOX = Path(tempfile.mkdtemp(prefix="textcls-tests-"))
+os.environ.update(
+    {
+        "HF_HOME": str(_SANDBOX / "hf_home"),
+        "HF_DATASETS_CACHE": str(_SANDBOX / "hf_home" / "datasets"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(_SANDBOX / "wandb"),
+        "WANDB_SILENT": "true",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+)
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path_factory, monkeypatch):
-    """Keep caches, W&B files and network access out of the user's home and off the network."""
-    home = tmp_path_factory.getbasetemp() / "hf_home"
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(home / "wandb"))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SANDBOX, ignore_errors=True)
 
 
 @pytest.fixture
