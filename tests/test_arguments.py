@@ -1,0 +1,65 @@
+"""The config parser: JSON first, flags override, unknown keys and bad values named."""
+
+import json
+
+import pytest
+
+from textcls_errors import TextclsError
+from training.arguments import parse_arguments
+
+
+def write_config(tmp_path, **settings):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_name_or_path": "some/model", "output_dir": str(tmp_path / "out"), **settings}))
+    return str(path)
+
+
+def test_json_settings_reach_the_dataclasses(tmp_path):
+    config = write_config(
+        tmp_path, dataset_name="20newsgroups", categories=["sci.space", "rec.autos"], learning_rate=3e-5,
+        pad_to_max_length=True, lr_scheduler_kwargs={"num_cycles": 2},
+    )
+    model_args, data_args, training_args = parse_arguments([config])
+    assert model_args.model_name_or_path == "some/model"
+    assert data_args.categories == ["sci.space", "rec.autos"]
+    assert data_args.pad_to_max_length is True
+    assert training_args.learning_rate == 3e-5
+    assert training_args.lr_scheduler_kwargs == {"num_cycles": 2}
+
+
+def test_command_line_flags_override_the_json(tmp_path):
+    config = write_config(tmp_path, learning_rate=3e-5, categories=["sci.space"], num_train_epochs=4)
+    _, data_args, training_args = parse_arguments(
+        [config, "--learning_rate", "1e-4", "--categories", "rec.autos", "sci.med"]
+    )
+    assert training_args.learning_rate == 1e-4
+    assert data_args.categories == ["rec.autos", "sci.med"]
+    assert training_args.num_train_epochs == 4  # untouched by the flags
+
+
+def test_classification_defaults(tmp_path):
+    _, _, training_args = parse_arguments([write_config(tmp_path)])
+    assert training_args.metric_for_best_model == "macro_f1"
+    assert training_args.load_best_model_at_end is True
+    assert training_args.train_sampling_strategy == "group_by_length"
+    assert str(training_args.eval_strategy) in ("epoch", "IntervalStrategy.EPOCH")
+    assert training_args.do_train and training_args.do_eval and training_args.do_predict
+
+
+def test_unknown_keys_are_named(tmp_path):
+    with pytest.raises(TextclsError, match="learning_rat, max_len"):
+        parse_arguments([write_config(tmp_path, learning_rat=1e-4, max_len=12)])
+
+
+def test_missing_and_malformed_config(tmp_path):
+    with pytest.raises(TextclsError, match="config file not found"):
+        parse_arguments([str(tmp_path / "nope.json")])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model_name_or_path": "x",}')
+    with pytest.raises(TextclsError, match="not valid JSON"):
+        parse_arguments([str(bad)])
+
+
+def test_bad_truncation_side(tmp_path):
+    with pytest.raises(TextclsError, match="truncation_side must be one of head, tail, head\\+tail"):
+        parse_arguments([write_config(tmp_path, truncation_side="middle")])

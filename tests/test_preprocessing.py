@@ -1,0 +1,71 @@
+"""Tokenization: which tokens survive truncation, padding, and the on-disk cache."""
+
+import os
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_from_disk
+from transformers import AutoTokenizer
+
+from tests.tiny_models import build_tiny_model
+from training.preprocessing import make_tokenize_function, split_budget, tokenize_corpus
+
+WORDS = [f"w{i}" for i in range(30)]
+LONG_TEXT = " ".join(WORDS)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    folder = build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", [LONG_TEXT] * 3)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def kept_words(tokenizer, max_len, side, head_tokens=None):
+    tokenize = make_tokenize_function(tokenizer, max_len, side, head_tokens)
+    ids = tokenize({"text": [LONG_TEXT]})["input_ids"][0]
+    return tokenizer.convert_ids_to_tokens(ids)
+
+
+def test_head_tail_and_head_plus_tail_keep_the_right_tokens(tokenizer):
+    assert kept_words(tokenizer, 6, "head") == ["[CLS]", "w0", "w1", "w2", "w3", "[SEP]"]
+    assert kept_words(tokenizer, 6, "tail") == ["[CLS]", "w26", "w27", "w28", "w29", "[SEP]"]
+    assert kept_words(tokenizer, 7, "head+tail", head_tokens=2) == ["[CLS]", "w0", "w1", "w27", "w28", "w29", "[SEP]"]
+
+
+def test_head_plus_tail_default_is_the_papers_ratio():
+    # 512 tokens with [CLS] and [SEP]: 128 from the start and 382 from the end, as in Sun et al. (2019)
+    assert split_budget(512, 2, "head+tail", None) == (128, 382)
+    assert split_budget(256, 2, "head+tail", None) == (64, 190)
+
+
+def test_short_texts_are_not_touched(tokenizer):
+    tokenize = make_tokenize_function(tokenizer, 64, "head+tail")
+    out = tokenize({"text": ["w1 w2", LONG_TEXT]})
+    assert tokenizer.convert_ids_to_tokens(out["input_ids"][0]) == ["[CLS]", "w1", "w2", "[SEP]"]
+    assert out["length"] == [4, 32]
+    assert out["attention_mask"][0] == [1, 1, 1, 1]
+
+
+def test_pad_to_max_length_pads_every_row(tokenizer):
+    out = make_tokenize_function(tokenizer, 16, "head", pad_to_max_length=True)({"text": ["w1 w2", LONG_TEXT]})
+    assert [len(ids) for ids in out["input_ids"]] == [16, 16]
+    assert out["attention_mask"][0] == [1] * 4 + [0] * 12
+
+
+def test_second_run_reuses_the_tokenized_cache(tmp_path):
+    folder = build_tiny_model(tmp_path / "model", "bert", [LONG_TEXT] * 3)
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["a", "b"])})
+    corpus = DatasetDict({"train": Dataset.from_dict({"text": [LONG_TEXT, "w1 w2"], "label": [0, 1]}, features=features)})
+    corpus.save_to_disk(tmp_path / "corpus")  # corpora from files live on disk, where map can cache
+
+    def run():  # what a fresh process does: load the corpus and the tokenizer, then tokenize
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return tokenize_corpus(load_from_disk(tmp_path / "corpus"), tokenizer, max_seq_length=16)
+
+    first = run()["train"]
+    cache_file = first.cache_files[0]["filename"]
+    written_at = os.path.getmtime(cache_file)
+    second = run()["train"]
+    assert second.cache_files[0]["filename"] == cache_file
+    assert os.path.getmtime(cache_file) == written_at
+    assert second["input_ids"] == first["input_ids"]
+    assert set(second.column_names) == {"label", "input_ids", "attention_mask", "length"}

@@ -1,0 +1,102 @@
+"""Tiny BERT / RoBERTa / DistilBERT checkpoints built from configs, with tokenizers trained on test text.
+
+They load through the same `from_pretrained` path as real hub models, but take a second to build and
+need no network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (
+    AutoModelForSequenceClassification,
+    BertConfig,
+    DistilBertConfig,
+    PreTrainedTokenizerFast,
+    RobertaConfig,
+)
+
+FAMILIES = ("bert", "roberta", "distilbert")
+MAX_POSITIONS = 256
+
+
+def train_wordpiece(texts: list[str], vocab_size: int = 400) -> PreTrainedTokenizerFast:
+    """A BERT-style WordPiece tokenizer ([CLS] text [SEP]) trained on `texts`."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    tokenizer.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        model_max_length=MAX_POSITIONS,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def train_byte_bpe(texts: list[str], vocab_size: int = 400) -> PreTrainedTokenizerFast:
+    """A RoBERTa-style byte-level BPE tokenizer (<s> text </s>) trained on `texts`."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", tokenizer.token_to_id("</s>")), ("<s>", tokenizer.token_to_id("<s>"))
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        model_max_length=MAX_POSITIONS,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        cls_token="<s>",
+        sep_token="</s>",
+        mask_token="<mask>",
+    )
+
+
+def build_tiny_model(directory: Path, family: str, texts: list[str], num_labels: int = 2) -> Path:
+    """Save a randomly initialised tiny `family` classifier and its tokenizer into `directory`."""
+    tokenizer = train_byte_bpe(texts) if family == "roberta" else train_wordpiece(texts)
+    size = dict(vocab_size=len(tokenizer))
+    if family == "bert":
+        config = BertConfig(
+            **size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=MAX_POSITIONS,
+        )
+    elif family == "roberta":
+        config = RobertaConfig(
+            **size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=MAX_POSITIONS + 2, pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        )
+    elif family == "distilbert":
+        config = DistilBertConfig(
+            **size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=MAX_POSITIONS,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    else:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    config.num_labels = num_labels
+    model = AutoModelForSequenceClassification.from_config(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -1,0 +1,216 @@
+"""The run's settings: three dataclasses whose help strings are the documentation, and the config parser.
+
+A run is configured by a JSON file and/or command-line flags; flags given after the JSON override it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from transformers import HfArgumentParser, TrainingArguments
+
+from textcls_errors import TextclsError
+
+TRUNCATION_SIDES = ("head", "tail", "head+tail")
+
+
+@dataclass
+class ModelArguments:
+    """Which model to fine-tune and where its files come from."""
+
+    model_name_or_path: str = field(
+        metadata={
+            "help": "Hub id (e.g. 'sentence-transformers/all-MiniLM-L6-v2', 'roberta-base') or a local model "
+            "folder. Offline, known hub ids resolve to packaged copies (see README, 'Offline use')."
+        }
+    )
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "Tokenizer to use when it differs from model_name_or_path."}
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "Where downloaded models and datasets are cached (default: HF cache)."}
+    )
+    ignore_mismatched_sizes: bool = field(
+        default=False,
+        metadata={"help": "Load a checkpoint whose classification head has another number of labels."},
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop after this many evaluations without improving metric_for_best_model "
+            "(EarlyStoppingCallback). Needs eval_strategy != 'no'."
+        },
+    )
+
+
+@dataclass
+class DataArguments:
+    """Which corpus to read and how to turn it into model inputs."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "'ag_news' or '20newsgroups'; leave empty to read train_file/validation_file/test_file."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Local copy of the named dataset (ag_news_csv layout, or 20news-bydate.tar.gz / its folders). "
+            "Default: $TEXTCLS_DATA_DIR/<dataset_name> when it exists, else the network."
+        },
+    )
+    train_file: str | None = field(default=None, metadata={"help": "Training data: CSV, TSV, JSON, JSONL or parquet."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "Validation data (same formats). Default: a stratified split of train."}
+    )
+    test_file: str | None = field(default=None, metadata={"help": "Test data (same formats), used by do_predict."})
+    text_columns: list[str] | None = field(
+        default=None, metadata={"help": "Column(s) holding the text; several are joined with a newline. Default: text."}
+    )
+    label_column: str = field(default="label", metadata={"help": "Column holding the label (names or integers)."})
+    categories: list[str] | None = field(
+        default=None, metadata={"help": "20newsgroups: keep only these groups (e.g. sci.space rec.autos)."}
+    )
+    remove: list[str] | None = field(
+        default=None, metadata={"help": "20newsgroups: strip any of headers, footers, quotes (as scikit-learn does)."}
+    )
+    validation_split_percentage: float = field(
+        default=10.0,
+        metadata={"help": "Percent of train held out (stratified, seeded) when the corpus has no validation split."},
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on a stratified sample of this many documents (quick runs)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on a stratified sample of this many validation documents."}
+    )
+    max_predict_samples: int | None = field(
+        default=None, metadata={"help": "Predict on a stratified sample of this many test documents."}
+    )
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Longest input in tokens, special tokens included; longer texts are truncated."}
+    )
+    truncation_side: str = field(
+        default="head",
+        metadata={
+            "help": "Which part of a long text to keep: head, tail, or head+tail (Sun et al. 2019 kept the first "
+            "128 and last 382 tokens of 512)."
+        },
+    )
+    head_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "With truncation_side=head+tail: tokens kept from the start; the rest of max_seq_length comes "
+            "from the end. Default: 128/510 of the budget, the paper's ratio."
+        },
+    )
+    pad_to_max_length: bool = field(
+        default=False,
+        metadata={
+            "help": "Pad every input to max_seq_length (only for hardware that needs fixed shapes: dynamic padding "
+            "is 2-3x faster on CPU)."
+        },
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for tokenization (datasets.map num_proc)."}
+    )
+    overwrite_cache: bool = field(default=False, metadata={"help": "Tokenize again instead of reusing the cache."})
+
+    def __post_init__(self) -> None:
+        if self.truncation_side not in TRUNCATION_SIDES:
+            raise TextclsError(
+                f"truncation_side must be one of {', '.join(TRUNCATION_SIDES)}; got {self.truncation_side!r}."
+            )
+        if self.max_seq_length < 8:
+            raise TextclsError(f"max_seq_length must be at least 8 tokens; got {self.max_seq_length}.")
+
+
+@dataclass
+class TextclsTrainingArguments(TrainingArguments):
+    """transformers' TrainingArguments with defaults for classification runs.
+
+    Evaluate and save every epoch, keep the best model by macro-F1, group training batches by length,
+    and train, evaluate and predict unless told otherwise.
+    """
+
+    do_train: bool = field(default=True, metadata={"help": "Fine-tune on the train split."})
+    do_eval: bool = field(default=True, metadata={"help": "Evaluate on the validation split."})
+    do_predict: bool = field(default=True, metadata={"help": "Predict the test split and write the reports."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch."})
+    logging_strategy: str = field(default="steps", metadata={"help": "When to log the training loss."})
+    logging_steps: float = field(default=50, metadata={"help": "Log the training loss every this many steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept in output_dir."})
+    load_best_model_at_end: bool = field(
+        default=True, metadata={"help": "Reload the checkpoint with the best metric_for_best_model at the end."}
+    )
+    metric_for_best_model: str | None = field(
+        default="macro_f1", metadata={"help": "Validation metric that picks the best checkpoint."}
+    )
+    greater_is_better: bool | None = field(default=True, metadata={"help": "Whether higher metric is better."})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "random, sequential or group_by_length (batches of similar length: less padding)."},
+    )
+    warmup_steps: float = field(
+        default=0.1, metadata={"help": "Linear warm-up: steps, or a fraction (< 1) of all training steps."}
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, TextclsTrainingArguments)
+
+
+def parse_arguments(argv: list[str] | None = None):
+    """Parse `[CONFIG.json] [--flag value ...]` into (ModelArguments, DataArguments, TrainingArguments).
+
+    The JSON's keys become flags placed before the command-line ones, so a flag on the command line
+    overrides the same key in the file.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    if argv and argv[0].endswith(".json"):
+        argv = config_to_flags(read_config(argv[0]), parser) + argv[1:]
+    try:
+        return parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as error:  # TrainingArguments.__post_init__ checks combinations of values
+        raise TextclsError(f"invalid training arguments: {error}") from None
+
+
+def read_config(path: str) -> dict:
+    """Read a JSON config file, with errors that name the file and the problem."""
+    config_path = Path(path)
+    if not config_path.is_file():
+        raise TextclsError(f"config file not found: {path}")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise TextclsError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise TextclsError(f"{path} must hold a JSON object of settings, got {type(config).__name__}")
+    return config
+
+
+def config_to_flags(config: dict, parser: HfArgumentParser) -> list[str]:
+    """Turn a config dict into command-line flags, rejecting keys no dataclass declares."""
+    known = {f.name for cls in ARGUMENT_CLASSES for f in fields(cls) if f.init}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise TextclsError(
+            f"unknown setting(s) in the config: {', '.join(unknown)}. "
+            "Run `python run_classification.py --help` for the accepted ones."
+        )
+    flags: list[str] = []
+    for key, value in config.items():
+        if value is None:
+            continue  # null means "use the default"
+        flags.append(f"--{key}")
+        if isinstance(value, list):
+            flags.extend(str(item) for item in value)
+        elif isinstance(value, dict):
+            flags.append(json.dumps(value))
+        else:
+            flags.append(str(value))
+    return flags

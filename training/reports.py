@@ -1,0 +1,201 @@
+"""What lands in output_dir after the test split is predicted: reports, figures and per-row predictions.
+
+Every function takes plain arrays and lists, so it can be tested and reused without a model. Figures
+are drawn on `matplotlib.figure.Figure` objects, which render with Agg without touching pyplot's global
+state: nothing needs a display, and nothing stays open after the file is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report
+
+from textcls_errors import TextclsError
+
+# Cell values are printed up to this many classes; beyond it they would not fit in a cell.
+MAX_ANNOTATED_CLASSES = 20
+
+
+def write_classification_report(
+    output_dir: str | Path, y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]
+) -> tuple[Path, Path]:
+    """Per-class precision/recall/F1/support keyed by class name, as JSON and as sklearn's text table."""
+    label_names = list(label_names)
+    y_true = _check_labels("y_true", y_true, len(label_names))
+    y_pred = _check_labels("y_pred", y_pred, len(label_names), expected_length=len(y_true))
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # Every class gets a row, including those missing from a small test sample.
+    kwargs = dict(labels=list(range(len(label_names))), target_names=label_names, zero_division=0)
+    report = classification_report(y_true, y_pred, output_dict=True, **kwargs)
+    json_path = output_dir / "classification_report.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    txt_path = output_dir / "classification_report.txt"
+    txt_path.write_text(classification_report(y_true, y_pred, digits=4, **kwargs), encoding="utf-8")
+    return json_path, txt_path
+
+
+def plot_confusion_matrix(
+    path: str | Path, y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]
+) -> Path:
+    """Row-normalised confusion matrix (each row is the recall of one true class), saved as a PNG."""
+    label_names = list(label_names)
+    n_classes = len(label_names)
+    y_true = _check_labels("y_true", y_true, n_classes)
+    y_pred = _check_labels("y_pred", y_pred, n_classes, expected_length=len(y_true))
+    annotate = n_classes <= MAX_ANNOTATED_CLASSES
+
+    # The matrix keeps ~0.5 inch per class; the margins grow with the longest name so none is clipped.
+    label_inches = 0.07 * max(len(name) for name in label_names)
+    side = max(3.0, 0.5 * n_classes)
+    fig = Figure(figsize=(side + label_inches + 1.8, side + label_inches + 1.0), layout="constrained")
+    ax = fig.add_subplot()
+    display = ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=list(range(n_classes)),
+        normalize="true",
+        display_labels=label_names,
+        include_values=annotate,
+        values_format=".2f",
+        cmap="Blues",
+        ax=ax,
+        colorbar=False,
+        im_kw={"vmin": 0.0, "vmax": 1.0},  # the same colour means the same recall in every run
+        text_kw={"fontsize": 8 if n_classes > 10 else 10},
+    )
+    if annotate:
+        # Blank cells read faster than a grid of "0.00"; only the confusions that happened stand out.
+        for text, value in zip(display.text_.ravel(), display.confusion_matrix.ravel(), strict=True):
+            if value == 0:
+                text.set_text("")
+    # A colorbar as tall as the matrix itself (a layout-placed one spans the label margins too).
+    fig.colorbar(display.im_, cax=ax.inset_axes([1.0 + 0.15 / side, 0.0, 0.2 / side, 1.0]), label="recall")
+    # Rotated names anchored at their end sit under their own column instead of straddling two.
+    for label in ax.get_xticklabels():
+        label.set(rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    accuracy = accuracy_score(y_true, y_pred)
+    ax.set_title(
+        f"Confusion matrix, normalised by true class\naccuracy {accuracy:.4f} on {len(y_true)} examples"
+    )
+    return _save(fig, path)
+
+
+def plot_training_curves(path: str | Path, log_history: list[dict]) -> Path | None:
+    """Loss (train and eval) and eval accuracy / macro-F1 by epoch from `trainer.state.log_history`.
+
+    Returns None, writing nothing, when the history holds no loss and no eval metric at all.
+    """
+    panels = training_curves(log_history)
+    if not panels:
+        return None
+
+    fig = Figure(figsize=(6.0 * len(panels), 4.5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, lines) in zip(axes, panels.items(), strict=True):
+        for name, points in lines.items():
+            epochs, values = zip(*points, strict=True)
+            # Evaluations are few (one per epoch) and a lone point has no line to show it: both get markers.
+            marker = "o" if name != "training loss" or len(points) == 1 else None
+            ax.plot(epochs, values, marker=marker, label=name)
+        ax.set(title=title, xlabel="epoch")
+        ax.set_xlim(left=0)  # training starts at epoch 0; also widens the axis around a lone point
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path)
+
+
+def training_curves(log_history: list[dict]) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """The (epoch, value) series to plot, by panel then line; panels and lines without points are left out."""
+    train = [(entry["epoch"], entry["loss"]) for entry in log_history if "loss" in entry and "epoch" in entry]
+    # A final `trainer.evaluate()` logs again at the last epoch (with load_best_model_at_end, the best
+    # checkpoint's scores): keep the first evaluation of each epoch so the curve shows the epochs as trained.
+    evaluations: dict[float, dict] = {}
+    for entry in log_history:
+        if "epoch" in entry and any(key.startswith("eval_") for key in entry):
+            evaluations.setdefault(entry["epoch"], entry)
+    evals = [evaluations[epoch] for epoch in sorted(evaluations)]
+
+    def series(key: str) -> list[tuple[float, float]]:
+        return [(entry["epoch"], entry[key]) for entry in evals if key in entry]
+
+    panels = {
+        "Loss": {"training loss": train, "eval loss": series("eval_loss")},
+        "Evaluation": {"eval accuracy": series("eval_accuracy"), "eval macro-F1": series("eval_macro_f1")},
+    }
+    # Plot what exists: a run without evaluation gets the loss panel alone.
+    panels = {
+        title: {name: points for name, points in lines.items() if points} for title, lines in panels.items()
+    }
+    return {title: lines for title, lines in panels.items() if lines}
+
+
+def write_predictions(
+    path: str | Path,
+    texts: Sequence[str],
+    y_true: Sequence[int] | None,
+    probabilities: np.ndarray,
+    label_names: Sequence[str],
+) -> Path:
+    """One row per text: gold and predicted class names, then one `prob_<class>` column per class."""
+    label_names = list(label_names)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(label_names):
+        raise TextclsError(
+            f"probabilities must have shape (n_texts, n_classes) with n_classes = {len(label_names)} "
+            f"label names, got shape {probabilities.shape}"
+        )
+    texts = list(texts)
+    if len(texts) != len(probabilities):
+        raise TextclsError(f"texts has {len(texts)} rows but probabilities has {len(probabilities)}")
+    names = np.asarray(label_names, dtype=object)
+    if y_true is None:
+        gold = [""] * len(texts)  # unlabelled test set
+    else:
+        gold = names[_check_labels("y_true", y_true, len(label_names), expected_length=len(texts))]
+    frame = pd.DataFrame({"text": texts, "gold": gold, "predicted": names[probabilities.argmax(axis=1)]})
+    for i, name in enumerate(label_names):
+        frame[f"prob_{name}"] = probabilities[:, i].round(6)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # QUOTE_MINIMAL (pandas' default) quotes any text holding a comma, quote or newline.
+    frame.to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def _check_labels(
+    name: str, values: Sequence[int], n_classes: int, expected_length: int | None = None
+) -> np.ndarray:
+    """Class ids as an int array, or a TextclsError naming the argument when they cannot index label_names."""
+    if n_classes == 0:
+        raise TextclsError("label_names is empty: expected one name per class")
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+        raise TextclsError(
+            f"{name} must be a 1-D sequence of integer class ids, got {array.dtype} of shape {array.shape}"
+        )
+    if expected_length is not None and len(array) != expected_length:
+        raise TextclsError(f"{name} has {len(array)} entries, expected {expected_length} (one per text)")
+    outside = array[(array < 0) | (array >= n_classes)]
+    if outside.size:
+        raise TextclsError(
+            f"{name} holds class id {outside[0]}, outside 0..{n_classes - 1} for {n_classes} label names "
+            "(an unlabelled split uses -1 and cannot be scored)"
+        )
+    return array.astype(np.int64)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Write a figure as a PNG, creating its folder; the canvas grows or shrinks to fit every label."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight", pad_inches=0.15)  # nothing clipped at the edges
+    return path
