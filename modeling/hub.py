@@ -23,7 +23,9 @@ PACKAGED_MODELS: dict[str, tuple[str, str]] = {
 
 def hub_is_offline() -> bool:
     """True when the user told huggingface_hub not to use the network."""
-    return any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def packaged_copy(model_id: str) -> Path | None:

@@ -16,8 +16,12 @@ def write_config(tmp_path, **settings):
 
 def test_json_settings_reach_the_dataclasses(tmp_path):
     config = write_config(
-        tmp_path, dataset_name="20newsgroups", categories=["sci.space", "rec.autos"], learning_rate=3e-5,
-        pad_to_max_length=True, lr_scheduler_kwargs={"num_cycles": 2},
+        tmp_path,
+        dataset_name="20newsgroups",
+        categories=["sci.space", "rec.autos"],
+        learning_rate=3e-5,
+        pad_to_max_length=True,
+        lr_scheduler_kwargs={"num_cycles": 2},
     )
     model_args, data_args, training_args = parse_arguments([config])
     assert model_args.model_name_or_path == "some/model"

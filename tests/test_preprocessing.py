@@ -28,7 +28,15 @@ def kept_words(tokenizer, max_len, side, head_tokens=None):
 def test_head_tail_and_head_plus_tail_keep_the_right_tokens(tokenizer):
     assert kept_words(tokenizer, 6, "head") == ["[CLS]", "w0", "w1", "w2", "w3", "[SEP]"]
     assert kept_words(tokenizer, 6, "tail") == ["[CLS]", "w26", "w27", "w28", "w29", "[SEP]"]
-    assert kept_words(tokenizer, 7, "head+tail", head_tokens=2) == ["[CLS]", "w0", "w1", "w27", "w28", "w29", "[SEP]"]
+    assert kept_words(tokenizer, 7, "head+tail", head_tokens=2) == [
+        "[CLS]",
+        "w0",
+        "w1",
+        "w27",
+        "w28",
+        "w29",
+        "[SEP]",
+    ]
 
 
 def test_head_plus_tail_default_is_the_papers_ratio():
@@ -51,20 +59,28 @@ def test_pad_to_max_length_pads_every_row(tokenizer):
     assert out["attention_mask"][0] == [1] * 4 + [0] * 12
 
 
-def test_second_run_reuses_the_tokenized_cache(tmp_path):
+@pytest.mark.parametrize("storage", ["in memory", "on disk"])
+def test_second_run_reuses_the_tokenized_cache(tmp_path, storage):
     folder = build_tiny_model(tmp_path / "model", "bert", [LONG_TEXT] * 3)
     features = Features({"text": Value("string"), "label": ClassLabel(names=["a", "b"])})
-    corpus = DatasetDict({"train": Dataset.from_dict({"text": [LONG_TEXT, "w1 w2"], "label": [0, 1]}, features=features)})
-    corpus.save_to_disk(tmp_path / "corpus")  # corpora from files live on disk, where map can cache
 
-    def run():  # what a fresh process does: load the corpus and the tokenizer, then tokenize
+    def read_corpus():  # 20NG and AG News are built in memory; load_dataset("csv") corpora live on disk
+        rows = {"text": [LONG_TEXT, "w1 w2"], "label": [0, 1]}
+        corpus = DatasetDict({"train": Dataset.from_dict(rows, features=features)})
+        if storage == "on disk":
+            corpus.save_to_disk(tmp_path / "corpus")
+            corpus = load_from_disk(tmp_path / "corpus")
+        return corpus
+
+    def run():  # what a fresh process does: read the corpus and the tokenizer, then tokenize
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        return tokenize_corpus(load_from_disk(tmp_path / "corpus"), tokenizer, max_seq_length=16)
+        return tokenize_corpus(read_corpus(), tokenizer, max_seq_length=16, cache_dir=str(tmp_path / "cache"))
 
     first = run()["train"]
     cache_file = first.cache_files[0]["filename"]
     written_at = os.path.getmtime(cache_file)
     second = run()["train"]
+    assert run()["train"].cache_files  # not tokenized in memory only
     assert second.cache_files[0]["filename"] == cache_file
     assert os.path.getmtime(cache_file) == written_at
     assert second["input_ids"] == first["input_ids"]

@@ -206,9 +206,6 @@ def test_training_curves_without_evaluation_plot_the_loss_alone(tmp_path):
 
 
 def test_training_curves_with_nothing_to_plot_write_nothing(tmp_path):
-    assert (
-        plot_training_curves(tmp_path / "curves.png", [{"train_runtime": 1.0, "epoch": 1.0, "step": 1}])
-        is None
-    )
+    assert plot_training_curves(tmp_path / "curves.png", [{"train_runtime": 1.0, "epoch": 1.0, "step": 1}]) is None
     assert plot_training_curves(tmp_path / "curves.png", []) is None
     assert not (tmp_path / "curves.png").exists()

@@ -30,7 +30,9 @@ def train_wordpiece(texts: list[str], vocab_size: int = 400) -> PreTrainedTokeni
     tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tokenizer.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(
@@ -52,7 +54,9 @@ def train_byte_bpe(texts: list[str], vocab_size: int = 400) -> PreTrainedTokeniz
     tokenizer.train_from_iterator(
         texts,
         trainers.BpeTrainer(
-            vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+            vocab_size=vocab_size,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         ),
     )
     tokenizer.post_processor = processors.RobertaProcessing(
@@ -78,18 +82,33 @@ def build_tiny_model(directory: Path, family: str, texts: list[str], num_labels:
     size = dict(vocab_size=len(tokenizer))
     if family == "bert":
         config = BertConfig(
-            **size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            **size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
             max_position_embeddings=MAX_POSITIONS,
         )
     elif family == "roberta":
         config = RobertaConfig(
-            **size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=MAX_POSITIONS + 2, pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            **size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=MAX_POSITIONS + 2,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
         )
     elif family == "distilbert":
         config = DistilBertConfig(
-            **size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=MAX_POSITIONS,
+            **size,
+            dim=32,
+            n_layers=2,
+            n_heads=2,
+            hidden_dim=64,
+            max_position_embeddings=MAX_POSITIONS,
             pad_token_id=tokenizer.pad_token_id,
         )
     else:

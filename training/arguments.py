@@ -31,7 +31,8 @@ class ModelArguments:
         default=None, metadata={"help": "Tokenizer to use when it differs from model_name_or_path."}
     )
     cache_dir: str | None = field(
-        default=None, metadata={"help": "Where downloaded models and datasets are cached (default: HF cache)."}
+        default=None,
+        metadata={"help": "Where downloaded models and datasets are cached (default: HF cache)."},
     )
     ignore_mismatched_sizes: bool = field(
         default=False,
@@ -63,18 +64,21 @@ class DataArguments:
     )
     train_file: str | None = field(default=None, metadata={"help": "Training data: CSV, TSV, JSON, JSONL or parquet."})
     validation_file: str | None = field(
-        default=None, metadata={"help": "Validation data (same formats). Default: a stratified split of train."}
+        default=None,
+        metadata={"help": "Validation data (same formats). Default: a stratified split of train."},
     )
     test_file: str | None = field(default=None, metadata={"help": "Test data (same formats), used by do_predict."})
     text_columns: list[str] | None = field(
-        default=None, metadata={"help": "Column(s) holding the text; several are joined with a newline. Default: text."}
+        default=None,
+        metadata={"help": "Column(s) holding the text; several are joined with a newline. Default: text."},
     )
     label_column: str = field(default="label", metadata={"help": "Column holding the label (names or integers)."})
     categories: list[str] | None = field(
         default=None, metadata={"help": "20newsgroups: keep only these groups (e.g. sci.space rec.autos)."}
     )
     remove: list[str] | None = field(
-        default=None, metadata={"help": "20newsgroups: strip any of headers, footers, quotes (as scikit-learn does)."}
+        default=None,
+        metadata={"help": "20newsgroups: strip any of headers, footers, quotes (as scikit-learn does)."},
     )
     validation_split_percentage: float = field(
         default=10.0,
@@ -90,7 +94,8 @@ class DataArguments:
         default=None, metadata={"help": "Predict on a stratified sample of this many test documents."}
     )
     max_seq_length: int = field(
-        default=128, metadata={"help": "Longest input in tokens, special tokens included; longer texts are truncated."}
+        default=128,
+        metadata={"help": "Longest input in tokens, special tokens included; longer texts are truncated."},
     )
     truncation_side: str = field(
         default="head",
@@ -144,7 +149,8 @@ class TextclsTrainingArguments(TrainingArguments):
     logging_steps: float = field(default=50, metadata={"help": "Log the training loss every this many steps."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept in output_dir."})
     load_best_model_at_end: bool = field(
-        default=True, metadata={"help": "Reload the checkpoint with the best metric_for_best_model at the end."}
+        default=True,
+        metadata={"help": "Reload the checkpoint with the best metric_for_best_model at the end."},
     )
     metric_for_best_model: str | None = field(
         default="macro_f1", metadata={"help": "Validation metric that picks the best checkpoint."}

@@ -21,9 +21,7 @@ def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
     metrics = {"accuracy": float(accuracy_score(y_true, y_pred))}
     for average in ("macro", "weighted"):
         # zero_division=0: a class never predicted on a small eval set scores 0 instead of warning every epoch
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            y_true, y_pred, average=average, zero_division=0
-        )
+        precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
         metrics[f"{average}_precision"] = float(precision)
         metrics[f"{average}_recall"] = float(recall)
         metrics[f"{average}_f1"] = float(f1)

@@ -83,9 +83,7 @@ def plot_confusion_matrix(
     ax.set_xlabel("Predicted class")
     ax.set_ylabel("True class")
     accuracy = accuracy_score(y_true, y_pred)
-    ax.set_title(
-        f"Confusion matrix, normalised by true class\naccuracy {accuracy:.4f} on {len(y_true)} examples"
-    )
+    ax.set_title(f"Confusion matrix, normalised by true class\naccuracy {accuracy:.4f} on {len(y_true)} examples")
     return _save(fig, path)
 
 
@@ -132,9 +130,7 @@ def training_curves(log_history: list[dict]) -> dict[str, dict[str, list[tuple[f
         "Evaluation": {"eval accuracy": series("eval_accuracy"), "eval macro-F1": series("eval_macro_f1")},
     }
     # Plot what exists: a run without evaluation gets the loss panel alone.
-    panels = {
-        title: {name: points for name, points in lines.items() if points} for title, lines in panels.items()
-    }
+    panels = {title: {name: points for name, points in lines.items() if points} for title, lines in panels.items()}
     return {title: lines for title, lines in panels.items() if lines}
 
 
@@ -171,9 +167,7 @@ def write_predictions(
     return path
 
 
-def _check_labels(
-    name: str, values: Sequence[int], n_classes: int, expected_length: int | None = None
-) -> np.ndarray:
+def _check_labels(name: str, values: Sequence[int], n_classes: int, expected_length: int | None = None) -> np.ndarray:
     """Class ids as an int array, or a TextclsError naming the argument when they cannot index label_names."""
     if n_classes == 0:
         raise TextclsError("label_names is empty: expected one name per class")

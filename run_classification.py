@@ -1,0 +1,234 @@
+#!/usr/bin/env python
+"""Fine-tune a text classifier with the Hugging Face Trainer, from a JSON config and/or flags.
+
+    python run_classification.py configs/minilm_20ng.json
+    python run_classification.py configs/minilm_20ng.json --learning_rate 3e-5 --num_train_epochs 2
+    accelerate launch run_classification.py configs/roberta_20ng.json
+
+Reads like transformers' run_glue.py, top to bottom: settings -> logging -> checkpoint to resume ->
+corpus -> model and tokenizer -> tokenized splits -> Trainer -> train / evaluate / predict -> reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import datasets
+import transformers
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    default_data_collator,
+    set_seed,
+)
+
+from data_scripts import load_corpus
+from modeling.hub import model_not_found_error, resolve_model_path
+from textcls_errors import TextclsError
+from training.arguments import parse_arguments
+from training.metrics import compute_metrics, softmax
+from training.preprocessing import tokenize_corpus
+from training.reports import (
+    plot_confusion_matrix,
+    plot_training_curves,
+    write_classification_report,
+    write_predictions,
+)
+from training.trainer import ClassificationTrainer, checkpoint_to_resume, restore_order, sort_by_length
+
+logger = logging.getLogger("run_classification")
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run one experiment; returns the metrics also written to output_dir/all_results.json."""
+    model_args, data_args, training_args = parse_arguments(argv)
+    setup_logging(training_args)
+    logger.info(
+        "process rank %d of %d, device %s",
+        training_args.process_index,
+        training_args.world_size,
+        training_args.device,
+    )
+    resume_from = checkpoint_to_resume(
+        training_args.output_dir, training_args.resume_from_checkpoint, training_args.do_train
+    )
+    set_seed(training_args.seed)
+
+    # Corpus: DatasetDict(text, label: ClassLabel) with train / validation / test.
+    with training_args.main_process_first(desc="loading the corpus"):
+        corpus = load_corpus(
+            data_args.dataset_name,
+            data_dir=data_args.data_dir,
+            train_file=data_args.train_file,
+            validation_file=data_args.validation_file,
+            test_file=data_args.test_file,
+            text_columns=data_args.text_columns,
+            label_column=data_args.label_column,
+            categories=data_args.categories,
+            remove=data_args.remove,
+            validation_split_percentage=data_args.validation_split_percentage,
+            max_train_samples=data_args.max_train_samples,
+            max_eval_samples=data_args.max_eval_samples,
+            max_predict_samples=data_args.max_predict_samples,
+            seed=training_args.seed,
+            cache_dir=model_args.cache_dir,
+        )
+    label_names = corpus["train"].features["label"].names
+    logger.info("corpus: %s; %d classes", {split: len(rows) for split, rows in corpus.items()}, len(label_names))
+    if training_args.do_predict and "test" not in corpus:
+        raise TextclsError("do_predict is set but the corpus has no test split: give test_file or --do_predict false")
+
+    # Model and tokenizer, with the dataset's class names in the config.
+    model_path = resolve_model_path(model_args.model_name_or_path)
+    tokenizer_path = resolve_model_path(model_args.tokenizer_name) if model_args.tokenizer_name else model_path
+    try:
+        config = AutoConfig.from_pretrained(
+            model_path,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+            cache_dir=model_args.cache_dir,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, cache_dir=model_args.cache_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            config=config,
+            cache_dir=model_args.cache_dir,
+            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        )
+    except OSError as error:
+        raise model_not_found_error(model_args.model_name_or_path, error) from None
+    except RuntimeError as error:
+        if "ignore_mismatched_sizes" not in str(error):
+            raise
+        raise TextclsError(
+            f"{model_args.model_name_or_path} was fine-tuned for another set of labels than this data's "
+            f"{len(label_names)} ({', '.join(label_names[:5])}{', ...' if len(label_names) > 5 else ''}). "
+            "Set ignore_mismatched_sizes to true to train a new classification head on it."
+        ) from None
+
+    # Tokenize once (cached on disk; the main process goes first so others read its cache).
+    with training_args.main_process_first(desc="tokenizing"):
+        tokenized = tokenize_corpus(
+            corpus,
+            tokenizer,
+            max_seq_length=data_args.max_seq_length,
+            truncation_side=data_args.truncation_side,
+            head_tokens=data_args.head_tokens,
+            pad_to_max_length=data_args.pad_to_max_length,
+            num_proc=data_args.preprocessing_num_workers,
+            overwrite_cache=data_args.overwrite_cache,
+            cache_dir=model_args.cache_dir,
+        )
+    # Evaluation sets are read in length order (less padding) and predictions are put back in row order.
+    eval_dataset, _ = sort_by_length(tokenized["validation"])
+
+    if data_args.pad_to_max_length:
+        collator = default_data_collator
+    else:
+        collator = DataCollatorWithPadding(
+            tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
+        )
+    callbacks = []
+    if model_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
+
+    trainer = ClassificationTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"] if training_args.do_train else None,
+        eval_dataset=eval_dataset if training_args.do_eval else None,
+        processing_class=tokenizer,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+    )
+
+    results: dict[str, float] = {}
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=resume_from)
+        trainer.save_model()  # the best checkpoint when load_best_model_at_end is set
+        metrics = dict(train_result.metrics, train_samples=len(tokenized["train"]))
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        results.update(metrics)
+
+    if training_args.do_eval:
+        metrics = dict(trainer.evaluate(), eval_samples=len(eval_dataset))
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        results.update(metrics)
+
+    output_dir = Path(training_args.output_dir)
+    if training_args.do_predict:
+        test_dataset, order = sort_by_length(tokenized["test"])
+        prediction = trainer.predict(test_dataset, metric_key_prefix="test")
+        metrics = dict(prediction.metrics, test_samples=len(test_dataset))
+        trainer.log_metrics("test", metrics)
+        trainer.save_metrics("test", metrics)
+        results.update(metrics)
+        if trainer.is_world_process_zero():
+            logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+            probabilities = restore_order(softmax(logits), order)
+            gold = corpus["test"]["label"]
+            predicted = probabilities.argmax(axis=1)
+            write_predictions(output_dir / "predictions.csv", corpus["test"]["text"], gold, probabilities, label_names)
+            write_classification_report(output_dir, gold, predicted, label_names)
+            plot_confusion_matrix(output_dir / "confusion_matrix.png", gold, predicted, label_names)
+
+    if trainer.is_world_process_zero():
+        plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
+        log_summary(results, output_dir)
+    return results
+
+
+def setup_logging(training_args) -> None:
+    """One format for all logs; our own modules speak at INFO on the main process only.
+
+    transformers and datasets keep their own level (log_level / log_level_replica) because at INFO
+    they print every config and file they touch.
+    """
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    own_level = logging.INFO if training_args.should_log else logging.WARNING
+    for name in ("run_classification", "data_scripts", "modeling", "training"):
+        logging.getLogger(name).setLevel(own_level)
+    library_level = training_args.get_process_log_level()
+    datasets.utils.logging.set_verbosity(library_level)
+    transformers.utils.logging.set_verbosity(library_level)
+
+
+def log_summary(results: dict[str, float], output_dir: Path) -> None:
+    """The few lines a person reads at the end of a run."""
+    lines = [f"Results in {output_dir}/"]
+    for split in ("eval", "test"):
+        if f"{split}_accuracy" in results:
+            accuracy, macro_f1 = results[f"{split}_accuracy"], results[f"{split}_macro_f1"]
+            lines.append(f"  {split:4s} accuracy {accuracy:.4f}   macro-F1 {macro_f1:.4f}")
+    figures = [name for name in ("confusion_matrix.png", "training_curves.png") if (output_dir / name).exists()]
+    if figures:
+        lines.append("  figures: " + ", ".join(str(output_dir / name) for name in figures))
+    logger.info("\n".join(lines))
+
+
+def cli() -> int:
+    """Entry point: user errors print one clear message and exit non-zero, without a traceback."""
+    try:
+        main()
+    except TextclsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,119 @@
+"""Validation split and stratified sampling (data_scripts/splits.py), on small in-memory data."""
+
+from collections import Counter
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from data_scripts import add_validation_split, limit_samples, stratified_sample
+from textcls_errors import TextclsError
+
+
+def make_dataset(counts: dict[str, int]) -> Dataset:
+    """Rows "<class> <i>" with the given number of rows per class, classes interleaved."""
+    names = sorted(counts)
+    rows = [(f"{name} {i}", names.index(name)) for name in names for i in range(counts[name])]
+    rows.sort(key=lambda row: int(row[0].split()[1]))  # interleave the classes
+    features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
+    return Dataset.from_dict({"text": [t for t, _ in rows], "label": [y for _, y in rows]}, features=features)
+
+
+def class_counts(dataset: Dataset) -> dict[int, int]:
+    return dict(Counter(dataset["label"]))
+
+
+def test_stratified_sample_keeps_class_proportions():
+    data = make_dataset({"a": 600, "b": 300, "c": 100})
+    sample = stratified_sample(data, 100, seed=0)
+    assert class_counts(sample) == {0: 60, 1: 30, 2: 10}
+    assert len(set(sample["text"])) == 100
+
+
+def test_stratified_sample_is_seeded():
+    data = make_dataset({"a": 60, "b": 40})
+    assert stratified_sample(data, 10, seed=1)["text"] == stratified_sample(data, 10, seed=1)["text"]
+    assert stratified_sample(data, 10, seed=1)["text"] != stratified_sample(data, 10, seed=2)["text"]
+
+
+def test_sample_larger_than_split_keeps_everything():
+    data = make_dataset({"a": 5, "b": 5})
+    assert stratified_sample(data, 10, seed=0) is data
+    assert stratified_sample(data, 1000, seed=0) is data
+
+
+def test_sample_smaller_than_class_count_falls_back_to_random():
+    data = make_dataset({"a": 10, "b": 10, "c": 10})
+    sample = stratified_sample(data, 2, seed=0)
+    assert len(sample) == 2
+    assert sample["text"] == stratified_sample(data, 2, seed=0)["text"]
+
+
+def test_validation_split_is_stratified_disjoint_and_deterministic():
+    corpus = DatasetDict(train=make_dataset({"a": 500, "b": 300, "c": 200}))
+    split = add_validation_split(corpus, 10.0, seed=42)
+    assert len(split["train"]) == 900 and len(split["validation"]) == 100
+    assert class_counts(split["validation"]) == {0: 50, 1: 30, 2: 20}
+    assert class_counts(split["train"]) == {0: 450, 1: 270, 2: 180}
+    assert not set(split["train"]["text"]) & set(split["validation"]["text"])
+    again = add_validation_split(corpus, 10.0, seed=42)
+    assert again["validation"]["text"] == split["validation"]["text"]
+    other = add_validation_split(corpus, 10.0, seed=7)
+    assert other["validation"]["text"] != split["validation"]["text"]
+
+
+def test_validation_comes_from_train_never_from_test():
+    train, test = make_dataset({"a": 50, "b": 50}), make_dataset({"a": 20, "b": 20})
+    split = add_validation_split(DatasetDict(train=train, test=test), 20.0, seed=0)
+    assert split["test"]["text"] == test["text"]
+    assert set(split["validation"]["text"]) <= set(train["text"])
+    assert list(split) == ["train", "validation", "test"]
+
+
+def test_existing_validation_split_is_kept():
+    corpus = DatasetDict(train=make_dataset({"a": 10, "b": 10}), validation=make_dataset({"a": 3, "b": 3}))
+    assert add_validation_split(corpus, 10.0, seed=0)["validation"] is corpus["validation"]
+
+
+def test_a_class_with_a_single_row_stays_in_train():
+    corpus = DatasetDict(train=make_dataset({"a": 30, "b": 1}))
+    split = add_validation_split(corpus, 10.0, seed=0)
+    assert class_counts(split["validation"]) == {0: 4}
+    assert class_counts(split["train"]) == {0: 26, 1: 1}
+
+
+def test_shares_that_do_not_divide_evenly_still_sum_to_n():
+    data = make_dataset({"a": 7, "b": 7, "c": 7})
+    for n in range(3, 21):
+        sample = stratified_sample(data, n, seed=n)
+        assert len(sample) == n and max(class_counts(sample).values()) - min(class_counts(sample).values()) <= 1
+
+
+def test_train_too_small_to_split_is_a_clear_error():
+    corpus = DatasetDict(train=make_dataset({"a": 1}))
+    with pytest.raises(TextclsError, match="train has 1 rows.*validation_file"):
+        add_validation_split(corpus, 10.0, seed=0)
+
+
+@pytest.mark.parametrize("percentage", [0, 100, -5, 150, "10"])
+def test_validation_percentage_out_of_range(percentage):
+    corpus = DatasetDict(train=make_dataset({"a": 10, "b": 10}))
+    with pytest.raises(TextclsError, match=r"validation_split_percentage=.*between 0 and 100"):
+        add_validation_split(corpus, percentage, seed=0)
+
+
+def test_limit_samples_applies_each_limit_to_its_split():
+    corpus = DatasetDict(
+        train=make_dataset({"a": 50, "b": 50}),
+        validation=make_dataset({"a": 20, "b": 20}),
+        test=make_dataset({"a": 30, "b": 30}),
+    )
+    limited = limit_samples(corpus, max_train_samples=10, max_eval_samples=4, max_predict_samples=1000, seed=0)
+    assert {split: len(rows) for split, rows in limited.items()} == {"train": 10, "validation": 4, "test": 60}
+    assert class_counts(limited["train"]) == {0: 5, 1: 5}
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_max_samples_must_be_positive_integers(value):
+    corpus = DatasetDict(train=make_dataset({"a": 5, "b": 5}))
+    with pytest.raises(TextclsError, match=r"max_eval_samples=.*positive whole number"):
+        limit_samples(corpus, max_eval_samples=value)
