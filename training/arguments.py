@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import torch
 from transformers import HfArgumentParser, TrainingArguments
 
 from textcls_errors import TextclsError
@@ -164,6 +165,10 @@ class TextclsTrainingArguments(TrainingArguments):
         default=0.1, metadata={"help": "Linear warm-up: steps, or a fraction (< 1) of all training steps."}
     )
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    dataloader_pin_memory: bool = field(
+        default_factory=torch.cuda.is_available,
+        metadata={"help": "Pin batches in page-locked memory (only helps when copying to a GPU)."},
+    )
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TextclsTrainingArguments)
