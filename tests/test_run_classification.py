@@ -150,6 +150,23 @@ def test_command_line_overrides_json_and_training_resumes(tmp_path, csv_files, t
     )
 
 
+def test_runs_under_accelerate_launch(tmp_path, csv_files, tiny_model_dirs):
+    """The README's `accelerate launch run_classification.py CONFIG` works as it is written (one CPU process)."""
+    config = config_for(tmp_path, tiny_model_dirs["bert"], csv_files, num_train_epochs=1)
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu"]
+        + [str(REPO / "run_classification.py"), config],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert "process rank 0 of 1" in launched.stdout
+    results = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    assert {"eval_accuracy", "test_accuracy"} <= set(results)
+
+
 def run_script(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "run_classification.py"), *args],

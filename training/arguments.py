@@ -147,7 +147,13 @@ class TextclsTrainingArguments(TrainingArguments):
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch."})
     logging_strategy: str = field(default="steps", metadata={"help": "When to log the training loss."})
-    logging_steps: float = field(default=50, metadata={"help": "Log the training loss every this many steps."})
+    logging_steps: float = field(
+        default=0.02,
+        metadata={
+            "help": "Log the training loss every this many steps, or a fraction (< 1) of all training steps: "
+            "the default gives about 50 points on the training curve however long the run."
+        },
+    )
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept in output_dir."})
     load_best_model_at_end: bool = field(
         default=True,
