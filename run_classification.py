@@ -27,8 +27,10 @@ from transformers import (
     set_seed,
 )
 
-from data_scripts import load_corpus
+import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
+from data_scripts import clean_corpus, load_corpus
 from modeling.hub import model_not_found_error, resolve_model_path
+from modeling.word_models import build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 from training.metrics import compute_metrics, softmax
@@ -46,7 +48,12 @@ logger = logging.getLogger("run_classification")
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run one experiment; returns the metrics also written to output_dir/all_results.json."""
-    model_args, data_args, training_args = parse_arguments(argv)
+    model_args, data_args, cleaning_args, training_args = parse_arguments(argv)
+    if model_args.model_type and not training_args.do_train:
+        raise TextclsError(
+            f"model_type={model_args.model_type!r} builds a new, untrained model, but do_train is false. To evaluate a "
+            "trained GloVe or RNN model, give its folder as model_name_or_path instead of model_type."
+        )
     setup_logging(training_args)
     logger.info(
         "process rank %d of %d, device %s",
@@ -83,34 +90,44 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_predict and "test" not in corpus:
         raise TextclsError("do_predict is set but the corpus has no test split: give test_file or --do_predict false")
 
+    # Word-level cleaning (off unless the config turns it on; meant for the GloVe and RNN models).
+    # Reports show the texts as they were, not as the model read them.
+    raw_test_texts = list(corpus["test"]["text"]) if "test" in corpus else None
+    with training_args.main_process_first(desc="cleaning text"):
+        corpus = clean_corpus(
+            corpus,
+            cleaning_args,
+            num_proc=data_args.preprocessing_num_workers,
+            cache_dir=model_args.cache_dir,
+            overwrite_cache=data_args.overwrite_cache,
+        )
+
     # Model and tokenizer, with the dataset's class names in the config.
-    model_path = resolve_model_path(model_args.model_name_or_path)
-    tokenizer_path = resolve_model_path(model_args.tokenizer_name) if model_args.tokenizer_name else model_path
-    try:
-        config = AutoConfig.from_pretrained(
-            model_path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            cache_dir=model_args.cache_dir,
-        )
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, cache_dir=model_args.cache_dir)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_path,
-            config=config,
-            cache_dir=model_args.cache_dir,
-            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
-        )
-    except OSError as error:
-        raise model_not_found_error(model_args.model_name_or_path, error) from None
-    except RuntimeError as error:
-        if "ignore_mismatched_sizes" not in str(error):
-            raise
-        raise TextclsError(
-            f"{model_args.model_name_or_path} was fine-tuned for another set of labels than this data's "
-            f"{len(label_names)} ({', '.join(label_names[:5])}{', ...' if len(label_names) > 5 else ''}). "
-            "Set ignore_mismatched_sizes to true to train a new classification head on it."
-        ) from None
+    if model_args.model_type and resume_from:
+        # The checkpoint's vocabulary is the one its weights were trained with; rebuilding it from the
+        # current settings could give another one.
+        model, tokenizer = load_checkpoint(resume_from)
+    elif model_args.model_type:
+        if cleaning_args.stem and model_args.embedding_init == "pretrained":
+            logger.warning(
+                "stem with pretrained word vectors: many stems (e.g. 'studi') have no vector and become [UNK]"
+            )
+        with training_args.main_process_first(desc="building the word model"):  # the first caches parsed vectors
+            model, tokenizer = build_word_model(
+                model_args.model_type,
+                corpus["train"]["text"],
+                label_names,
+                word_vectors=None if model_args.embedding_init == "random" else model_args.word_vectors,
+                max_vocab_size=model_args.max_vocab_size,
+                model_kwargs=word_model_settings(model_args),
+                model_max_length=data_args.max_seq_length,
+                cache_dir=model_args.cache_dir,
+            )
+    else:
+        model, tokenizer = load_pretrained(model_args, label_names)
+    if cleaning_args.changes_text:
+        # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
+        model.config.text_cleaning = cleaning_args.as_config()
 
     # Tokenize once (cached on disk; the main process goes first so others read its cache).
     with training_args.main_process_first(desc="tokenizing"):
@@ -178,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             probabilities = restore_order(softmax(logits), order)
             gold = corpus["test"]["label"]
             predicted = probabilities.argmax(axis=1)
-            write_predictions(output_dir / "predictions.csv", corpus["test"]["text"], gold, probabilities, label_names)
+            write_predictions(output_dir / "predictions.csv", raw_test_texts, gold, probabilities, label_names)
             write_classification_report(output_dir, gold, predicted, label_names)
             plot_confusion_matrix(output_dir / "confusion_matrix.png", gold, predicted, label_names)
 
@@ -186,6 +203,67 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
         log_summary(results, output_dir)
     return results
+
+
+def load_pretrained(model_args, label_names: list[str]):
+    """A hub or local model and its tokenizer, with a classification head for these class names."""
+    model_path = resolve_model_path(model_args.model_name_or_path)
+    tokenizer_path = resolve_model_path(model_args.tokenizer_name) if model_args.tokenizer_name else model_path
+    try:
+        config = AutoConfig.from_pretrained(
+            model_path,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+            cache_dir=model_args.cache_dir,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, cache_dir=model_args.cache_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            config=config,
+            cache_dir=model_args.cache_dir,
+            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+        )
+    except OSError as error:
+        raise model_not_found_error(model_args.model_name_or_path, error) from None
+    except RuntimeError as error:
+        if "ignore_mismatched_sizes" not in str(error):
+            raise
+        raise TextclsError(
+            f"{model_args.model_name_or_path} was fine-tuned for another set of labels than this data's "
+            f"{len(label_names)} ({', '.join(label_names[:5])}{', ...' if len(label_names) > 5 else ''}). "
+            "Set ignore_mismatched_sizes to true to train a new classification head on it."
+        ) from None
+    return model, tokenizer
+
+
+def load_checkpoint(checkpoint: str):
+    """A GloVe or RNN model and its tokenizer as a checkpoint saved them."""
+    try:
+        return (
+            AutoModelForSequenceClassification.from_pretrained(checkpoint),
+            AutoTokenizer.from_pretrained(checkpoint),
+        )
+    except OSError as error:
+        raise TextclsError(
+            f"cannot resume from {checkpoint}: {error}. Delete the checkpoint folder to start afresh."
+        ) from None
+
+
+def word_model_settings(model_args) -> dict:
+    """The ModelArguments that configure a new GloVe or RNN model (those of the other kind are ignored)."""
+    shared = ["freeze_embeddings", "dropout"]
+    own = (
+        ["hidden_sizes"]
+        if model_args.model_type == "glove"
+        else ["cell", "hidden_size", "num_layers", "bidirectional", "pooling"]
+    )
+    settings = {name: getattr(model_args, name) for name in shared + own if getattr(model_args, name) is not None}
+    if model_args.embedding_init == "random":
+        settings["embedding_dim"] = model_args.embedding_dim or 100
+    elif model_args.embedding_dim is not None:
+        settings["embedding_dim"] = model_args.embedding_dim  # must match the vectors: build_word_model checks
+    return settings
 
 
 def setup_logging(training_args) -> None:

@@ -19,6 +19,7 @@ from data_scripts.splits import (
     limit_samples,
     stratified_sample,
 )
+from data_scripts.text_cleaning import TextCleaning, clean_corpus
 from data_scripts.twenty_newsgroups import load_twenty_newsgroups
 from textcls_errors import TextclsError
 
@@ -26,7 +27,9 @@ DATASET_NAMES = ("ag_news", "20newsgroups")
 
 __all__ = [
     "DATASET_NAMES",
+    "TextCleaning",
     "add_validation_split",
+    "clean_corpus",
     "limit_samples",
     "load_ag_news",
     "load_corpus",

@@ -1,4 +1,4 @@
-"""The run's settings: three dataclasses whose help strings are the documentation, and the config parser.
+"""The run's settings: four dataclasses whose help strings are the documentation, and the config parser.
 
 A run is configured by a JSON file and/or command-line flags; flags given after the JSON override it.
 """
@@ -13,20 +13,36 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
+from data_scripts.text_cleaning import TextCleaning
 from textcls_errors import TextclsError
 
 TRUNCATION_SIDES = ("head", "tail", "head+tail")
+WORD_MODEL_CHOICES = {
+    "model_type": ("glove", "lstm"),
+    "embedding_init": ("pretrained", "random"),
+    "cell": ("lstm", "gru", "rnn"),
+    "pooling": ("last", "mean", "max"),
+}
 
 
 @dataclass
 class ModelArguments:
     """Which model to fine-tune and where its files come from."""
 
-    model_name_or_path: str = field(
+    model_name_or_path: str | None = field(
+        default=None,
         metadata={
             "help": "Hub id (e.g. 'sentence-transformers/all-MiniLM-L6-v2', 'roberta-base') or a local model "
-            "folder. Offline, known hub ids resolve to packaged copies (see README, 'Offline use')."
-        }
+            "folder, including one saved by an earlier run. Offline, known hub ids resolve to packaged copies "
+            "(see README, 'Offline use'). Leave empty and set model_type to build a word-level model."
+        },
+    )
+    model_type: str | None = field(
+        default=None,
+        metadata={
+            "help": "Build a new word-level model instead of loading one: 'glove' (mean of word vectors) or "
+            "'lstm' (a recurrent network; see cell). Its vocabulary comes from the training split."
+        },
     )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Tokenizer to use when it differs from model_name_or_path."}
@@ -46,6 +62,54 @@ class ModelArguments:
             "(EarlyStoppingCallback). Needs eval_strategy != 'no'."
         },
     )
+
+    # Word-level models (model_type glove / lstm).
+    word_vectors: str | None = field(
+        default="glove.6B.50d",
+        metadata={
+            "help": "Word vectors for the embedding layer: a name ('glove.6B.50d' is packaged; others such as "
+            "'glove-wiki-gigaword-100' download through gensim), a GloVe .txt/.txt.gz file, 'glove.6B.zip:MEMBER', "
+            "or a word2vec .bin. 'random' (or embedding_init random) trains embeddings from scratch."
+        },
+    )
+    embedding_init: str = field(
+        default="pretrained", metadata={"help": "'pretrained' (from word_vectors) or 'random'."}
+    )
+    embedding_dim: int | None = field(
+        default=None, metadata={"help": "Embedding size for random initialisation (default: 100)."}
+    )
+    freeze_embeddings: bool = field(
+        default=False, metadata={"help": "Keep the word vectors fixed instead of fine-tuning them."}
+    )
+    max_vocab_size: int = field(
+        default=20000,
+        metadata={"help": "Keep the most frequent training words that have vectors, at most this many."},
+    )
+    hidden_sizes: list[int] | None = field(
+        default=None, metadata={"help": "glove: sizes of dense layers between the mean and the head (default none)."}
+    )
+    cell: str = field(default="lstm", metadata={"help": "lstm: the recurrent cell, 'lstm', 'gru' or 'rnn'."})
+    hidden_size: int = field(default=128, metadata={"help": "lstm: hidden units per direction."})
+    num_layers: int = field(default=1, metadata={"help": "lstm: stacked recurrent layers."})
+    bidirectional: bool = field(default=True, metadata={"help": "lstm: read the text both ways."})
+    pooling: str = field(
+        default="max",
+        metadata={"help": "lstm: document vector from the outputs, 'last' (final states), 'mean' or 'max'."},
+    )
+    dropout: float = field(default=0.2, metadata={"help": "glove / lstm: dropout before the classification head."})
+
+    def __post_init__(self) -> None:
+        if (self.model_name_or_path is None) == (self.model_type is None):
+            raise TextclsError(
+                "give either model_name_or_path (a model to fine-tune) or model_type (glove or lstm, a new word-level "
+                f"model); got model_name_or_path={self.model_name_or_path!r}, model_type={self.model_type!r}."
+            )
+        for name, allowed in WORD_MODEL_CHOICES.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise TextclsError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+        if self.word_vectors in (None, "random"):
+            self.embedding_init = "random"  # one switch for "no pretrained vectors", whichever field said it
 
 
 @dataclass
@@ -177,11 +241,12 @@ class TextclsTrainingArguments(TrainingArguments):
     )
 
 
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, TextclsTrainingArguments)
+# Text cleaning (for the word-level models) is its own group: its options live beside the code that runs them.
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, TextCleaning, TextclsTrainingArguments)
 
 
 def parse_arguments(argv: list[str] | None = None):
-    """Parse `[CONFIG.json] [--flag value ...]` into (ModelArguments, DataArguments, TrainingArguments).
+    """Parse `[CONFIG.json] [--flag value ...]` into (ModelArguments, DataArguments, TextCleaning, TrainingArguments).
 
     The JSON's keys become flags placed before the command-line ones, so a flag on the command line
     overrides the same key in the file.

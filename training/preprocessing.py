@@ -6,12 +6,10 @@ texts is several times faster than padding everything to max_seq_length.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import datasets
 from datasets import DatasetDict
-from datasets.fingerprint import Hasher
 from transformers import PreTrainedTokenizerBase
+
+from data_scripts.map_cache import cache_file_names
 
 # Sun et al. (2019), "How to Fine-Tune BERT for Text Classification": head 128 + tail 382 of 510.
 PAPER_HEAD_SHARE = 128 / 510
@@ -91,21 +89,3 @@ def tokenize_corpus(
         cache_file_names=cache_file_names(corpus, tokenize, cache_dir),
         desc="Tokenizing",
     )
-
-
-def cache_file_names(corpus: DatasetDict, transform, cache_dir: str | None) -> dict[str, str | None]:
-    """Where to cache the tokenized splits of corpora that live in memory.
-
-    datasets caches `map` results next to a dataset's own Arrow files; corpora read from archives
-    (20 Newsgroups, AG News CSVs) are built in memory and have none, so without a file name here they
-    would be tokenized again on every run. The name hashes the rows and the tokenize function.
-    """
-    root = Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / "textcls_tokenized"
-    names: dict[str, str | None] = {}
-    for split, rows in corpus.items():
-        if rows.cache_files:
-            names[split] = None  # datasets picks a file beside the source's own cache
-        else:
-            root.mkdir(parents=True, exist_ok=True)
-            names[split] = str(root / f"{split}-{Hasher.hash((rows._fingerprint, transform))}.arrow")
-    return names

@@ -1,0 +1,238 @@
+"""RNN text classifier: word embeddings read by an LSTM, GRU or Elman RNN, pooled into one document vector.
+
+Shaped like transformers' BERT: `LstmModel` is the encoder, `LstmForSequenceClassification` adds the head and the
+loss, and `output_hidden_states=True` ends `hidden_states` with the document vector as a one-token sequence, so
+`outputs.hidden_states[-1][:, 0]` is the document embedding here just as it is the [CLS] vector for BERT.
+
+Batches are packed (`pack_padded_sequence`), so the recurrent network never reads padding: the outputs do not
+depend on how much a batch is padded, and padding costs no compute.
+
+This file and `configuration_lstm.py` are copied next to the weights by `save_pretrained`; it imports nothing
+from this project so that `from_pretrained(..., trust_remote_code=True)` works anywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+
+from .configuration_lstm import LstmConfig
+
+RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def classification_loss(config: LstmConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss BertForSequenceClassification uses, chosen by `config.problem_type` (inferred on first use)."""
+    num_labels = config.num_labels
+    if config.problem_type is None:
+        if num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    if config.problem_type == "regression":
+        return MSELoss()(logits.squeeze(), labels.squeeze().to(logits.dtype))
+    if config.problem_type == "single_label_classification":
+        return CrossEntropyLoss()(logits.view(-1, num_labels), labels.view(-1))
+    return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
+
+
+class LstmPreTrainedModel(PreTrainedModel):
+    config_class = LstmConfig
+    config: LstmConfig
+    base_model_prefix = "lstm"
+    main_input_name = "input_ids"
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Normal(0, initializer_range) embeddings with a zero padding row; Xavier-uniform linear layers (BERT's
+        normal(0, 0.02) suits 768-wide layers, not these narrow ones); for the recurrent layers Xavier input weights,
+        orthogonal recurrent weights (stable gradients through time), zero biases and, for LSTMs, a forget-gate
+        bias of 1 so that early training remembers rather than forgets.
+
+        `transformers.initialization` skips tensors already loaded from a checkpoint.
+        """
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            # slicing drops the "already loaded" flag, so check it on the whole matrix
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, nn.RNNBase):
+            for name, param in module.named_parameters():
+                if name.startswith("weight_ih"):
+                    init.xavier_uniform_(param)
+                elif name.startswith("weight_hh"):
+                    init.orthogonal_(param)
+                elif name.startswith("bias"):
+                    init.zeros_(param)
+                    if isinstance(module, nn.LSTM) and name.startswith("bias_ih"):
+                        # gates are stacked as (input, forget, cell, output)
+                        hidden = module.hidden_size
+                        if not getattr(param, "_is_hf_initialized", False):
+                            init.ones_(param[hidden : 2 * hidden])
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, then freeze the embeddings again if the config says so: the loader
+        puts the checkpoint's tensors into new parameters, all trainable."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading_info) on request
+        model.get_input_embeddings().weight.requires_grad_(not model.config.freeze_embeddings)
+        return loaded
+
+    def load_embedding_matrix(self, matrix: np.ndarray | torch.Tensor) -> None:
+        """Copy pretrained word vectors (rows aligned with the tokenizer's ids) into the embedding layer.
+
+        The layer stays trainable unless `config.freeze_embeddings` is set.
+        """
+        embeddings = self.get_input_embeddings()
+        matrix = torch.as_tensor(np.asarray(matrix), dtype=embeddings.weight.dtype)
+        if tuple(matrix.shape) != tuple(embeddings.weight.shape):
+            raise ValueError(
+                f"embedding matrix must have shape (vocab_size, embedding_dim) = {tuple(embeddings.weight.shape)}; "
+                f"got {tuple(matrix.shape)}"
+            )
+        with torch.no_grad():
+            embeddings.weight.copy_(matrix)
+        embeddings.weight.requires_grad_(not self.config.freeze_embeddings)
+
+
+class LstmModel(LstmPreTrainedModel):
+    """Embeds the words, runs the packed sequence through the recurrent layers and pools the outputs."""
+
+    def __init__(self, config: LstmConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        self.embeddings.weight.requires_grad_(not config.freeze_embeddings)
+        self.rnn = RNN_CLASSES[config.cell](
+            input_size=config.embedding_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            # torch applies this between stacked layers only, and warns when there is just one
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.num_directions = 2 if config.bidirectional else 1
+        self.pooled_dim = config.hidden_size * self.num_directions
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings = value
+        self.embeddings.weight.requires_grad_(not self.config.freeze_embeddings)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple:
+        r"""
+        Returns `last_hidden_state` (the top layer's outputs, `(batch, seq_len, pooled_dim)`, zero at padding) and
+        `pooler_output` (the document vector, `(batch, pooled_dim)`). Padding must be on the right, as the word
+        tokenizer pads. `token_type_ids` is accepted for tokenizers that emit it and ignored. Without an
+        `attention_mask`, every token that is not `pad_token_id` counts.
+        """
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        if input_ids.shape[1] == 0:  # a batch of empty texts: read one padding token instead of nothing
+            input_ids = input_ids.new_full((input_ids.shape[0], 1), self.config.pad_token_id)
+            attention_mask = torch.zeros_like(input_ids)
+        if (attention_mask[:, 1:] > attention_mask[:, :-1]).any():
+            raise ValueError("LstmModel needs right padding: attention_mask rows must be ones followed by zeros")
+
+        seq_len = input_ids.shape[1]
+        # an empty text is read as its first (padding) token: packing needs at least one step per row
+        lengths = attention_mask.sum(dim=1).clamp(min=1)
+        token_vectors = self.embeddings(input_ids)
+        packed = pack_padded_sequence(token_vectors, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_outputs, final_state = self.rnn(packed)
+        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=seq_len)
+
+        if self.config.pooling == "last":
+            final_hidden = final_state[0] if isinstance(final_state, tuple) else final_state  # LSTM: (h, c)
+            # (num_layers * directions, batch, hidden): the top layer's forward (and backward) final states
+            pooled = torch.cat(list(final_hidden[-self.num_directions :]), dim=-1)
+        else:
+            steps = torch.arange(seq_len, device=input_ids.device)
+            real = (steps[None, :] < lengths[:, None]).unsqueeze(-1)
+            if self.config.pooling == "mean":
+                pooled = (outputs * real).sum(dim=1) / lengths[:, None].to(outputs.dtype)
+            else:
+                pooled = outputs.masked_fill(~real, torch.finfo(outputs.dtype).min).amax(dim=1)
+
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=outputs,
+            pooler_output=pooled,
+            hidden_states=(token_vectors, outputs, pooled.unsqueeze(1)) if output_hidden_states else None,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class LstmForSequenceClassification(LstmPreTrainedModel):
+    """`LstmModel` plus dropout and a linear layer over the document vector; the loss is BERT's."""
+
+    def __init__(self, config: LstmConfig):
+        super().__init__(config)
+        # save_pretrained lists only the saved class in auto_map; naming the encoder too lets AutoModel load it.
+        config.auto_map = {**(getattr(config, "auto_map", None) or {}), "AutoModel": "modeling_lstm.LstmModel"}
+        self.num_labels = config.num_labels
+        self.lstm = LstmModel(config)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(self.lstm.pooled_dim, config.num_labels)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.lstm.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.lstm.set_input_embeddings(value)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class indices for cross-entropy; a float tensor for regression (`num_labels == 1`) or multi-label.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.lstm(
+            input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = classification_loss(self.config, logits, labels) if labels is not None else None
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = ["LstmPreTrainedModel", "LstmModel", "LstmForSequenceClassification"]

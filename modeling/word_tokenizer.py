@@ -1,0 +1,108 @@
+"""A word-level tokenizer that splits text the way gensim's `simple_preprocess` does, as a `PreTrainedTokenizerFast`.
+
+Word-vector models need the words their vectors were trained on; gensim's `simple_preprocess` is the usual way to
+get them. Building the same split from `tokenizers` pieces gives a fast tokenizer that `save_pretrained`,
+`AutoTokenizer`, `datasets.map` and `pipeline` handle like any other, with no custom code in the saved folder.
+
+gensim lowercases, keeps the runs matched by `((?!\\d)\\w)+` (letters, underscores and non-decimal numerals such
+as "²" or "½", never decimal digits), and drops those shorter than 2 or longer than 15 characters or starting with
+"_". Here a `Lowercase` normaliser and one `Split` pre-tokenizer do the same; its regex spells `(?!\\d)\\w` as
+Unicode categories (L, Nl, No and "_"), which matches Python's definition for every character Python's Unicode
+database knows (checked over all code points in tests/test_word_tokenizer.py). Two differences remain, and words
+affected by them are kept out of the vocabulary, so they become [UNK] instead of a wrong vector:
+
+- characters that the Rust regex engine's newer Unicode tables assign but Python's do not;
+- a capital sigma at the end of a word: Python lowercases it to "ς" by context, `tokenizers` always to "σ".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from gensim.utils import simple_preprocess
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
+MIN_WORD_LENGTH, MAX_WORD_LENGTH = 2, 15  # simple_preprocess's defaults
+
+_WORD_CHAR = r"[\p{L}\p{Nl}\p{No}_]"
+# a whole run of word characters, 2 to 15 long, not starting with "_"
+WORD_PATTERN = (
+    rf"(?<!{_WORD_CHAR})[\p{{L}}\p{{Nl}}\p{{No}}]{_WORD_CHAR}{{{MIN_WORD_LENGTH - 1},{MAX_WORD_LENGTH - 1}}}"
+    rf"(?!{_WORD_CHAR})"
+)
+
+
+def gensim_like_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """Keep the words `simple_preprocess` keeps; drop everything else (punctuation, digits, too short or long)."""
+    return pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="removed", invert=True)
+
+
+def split_words(text: str) -> list[str]:
+    """The words of `text` as the tokenizer sees them (lowercased); equal to `simple_preprocess(text)` but for the
+    two differences in the module docstring."""
+    normalized = normalizers.Lowercase().normalize_str(text)
+    return [word for word, _ in gensim_like_pre_tokenizer().pre_tokenize_str(normalized)]
+
+
+def is_gensim_equivalent(word: str) -> bool:
+    """True when gensim produces `word` from any text in which the tokenizer produces it (see module docstring)."""
+    if simple_preprocess(word) != [word]:
+        return False
+    # "σ" not followed by a letter may have been a final capital sigma, which Python writes "ς"
+    return all(word[i + 1 : i + 2].isalpha() for i, char in enumerate(word) if char == "σ")
+
+
+def count_words(texts: Iterable[str]) -> Counter[str]:
+    """How often each word occurs in `texts`, split as the tokenizer splits."""
+    splitter, lowercase = gensim_like_pre_tokenizer(), normalizers.Lowercase()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in splitter.pre_tokenize_str(lowercase.normalize_str(text)))
+    return counts
+
+
+def build_word_tokenizer(
+    texts: Iterable[str],
+    keep_word: Callable[[str], bool] | None = None,
+    max_vocab_size: int = 20000,
+    min_frequency: int = 1,
+    model_max_length: int = 512,
+) -> PreTrainedTokenizerFast:
+    """A WordLevel tokenizer whose vocabulary is the words of `texts` for which `keep_word` is true.
+
+    `keep_word` is typically "has a pretrained vector", so that every id but [UNK] gets one. Words are ordered by
+    frequency (ties alphabetically), kept when they occur at least `min_frequency` times, and capped so that the
+    whole vocabulary, [PAD] (id 0) and [UNK] (id 1) included, has at most `max_vocab_size` entries.
+    """
+    if max_vocab_size < 3:
+        raise ValueError(f"max_vocab_size must be at least 3 ([PAD], [UNK] and one word); got {max_vocab_size}")
+    if min_frequency < 1:
+        raise ValueError(f"min_frequency must be a positive integer; got {min_frequency}")
+    counts = count_words(texts)
+    words = sorted(
+        (
+            word
+            for word, count in counts.items()
+            if count >= min_frequency and is_gensim_equivalent(word) and (keep_word is None or keep_word(word))
+        ),
+        key=lambda word: (-counts[word], word),
+    )
+    vocab = {PAD_TOKEN: 0, UNK_TOKEN: 1}
+    for word in words[: max_vocab_size - len(vocab)]:
+        vocab[word] = len(vocab)
+
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = gensim_like_pre_tokenizer()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=model_max_length,
+        padding_side="right",  # the RNN packs sequences by length and needs the real tokens first
+        truncation_side="right",
+        model_input_names=["input_ids", "attention_mask"],
+    )
