@@ -30,7 +30,7 @@ from transformers import (
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts import clean_corpus, load_corpus
 from modeling.hub import model_not_found_error, resolve_model_path
-from modeling.word_models import build_word_model
+from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 from training.metrics import compute_metrics, softmax
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # Word-level cleaning (off unless the config turns it on; meant for the GloVe and RNN models).
     # Reports show the texts as they were, not as the model read them.
-    raw_test_texts = list(corpus["test"]["text"]) if "test" in corpus else None
+    raw_test = corpus["test"] if "test" in corpus else None  # on disk: no copy of the texts
     with training_args.main_process_first(desc="cleaning text"):
         corpus = clean_corpus(
             corpus,
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if model_args.model_type and resume_from:
         # The checkpoint's vocabulary is the one its weights were trained with; rebuilding it from the
         # current settings could give another one.
-        model, tokenizer = load_checkpoint(resume_from)
+        model, tokenizer = load_checkpoint(resume_from, model_args.model_type, label_names)
     elif model_args.model_type:
         if cleaning_args.stem and model_args.embedding_init == "pretrained":
             logger.warning(
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             )
     else:
         model, tokenizer = load_pretrained(model_args, label_names)
-    if cleaning_args.changes_text:
-        # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
-        model.config.text_cleaning = cleaning_args.as_config()
+    # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
+    # Always set, so that a model trained on from an earlier folder does not keep that run's value.
+    model.config.text_cleaning = cleaning_args.as_config() if cleaning_args.changes_text else None
 
     # Tokenize once (cached on disk; the main process goes first so others read its cache).
     with training_args.main_process_first(desc="tokenizing"):
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             probabilities = restore_order(softmax(logits), order)
             gold = corpus["test"]["label"]
             predicted = probabilities.argmax(axis=1)
-            write_predictions(output_dir / "predictions.csv", raw_test_texts, gold, probabilities, label_names)
+            write_predictions(output_dir / "predictions.csv", raw_test["text"], gold, probabilities, label_names)
             write_classification_report(output_dir, gold, predicted, label_names)
             plot_confusion_matrix(output_dir / "confusion_matrix.png", gold, predicted, label_names)
 
@@ -237,17 +237,28 @@ def load_pretrained(model_args, label_names: list[str]):
     return model, tokenizer
 
 
-def load_checkpoint(checkpoint: str):
-    """A GloVe or RNN model and its tokenizer as a checkpoint saved them."""
-    try:
-        return (
-            AutoModelForSequenceClassification.from_pretrained(checkpoint),
-            AutoTokenizer.from_pretrained(checkpoint),
-        )
-    except OSError as error:
+def load_checkpoint(checkpoint: str, model_type: str, label_names: list[str]):
+    """A GloVe or RNN model and its tokenizer as a checkpoint saved them, checked against this run."""
+    folder = Path(checkpoint)
+    if not (folder / "tokenizer.json").is_file():
         raise TextclsError(
-            f"cannot resume from {checkpoint}: {error}. Delete the checkpoint folder to start afresh."
-        ) from None
+            f"cannot resume the {model_type} model from {checkpoint}: it has no tokenizer.json, so its vocabulary "
+            "is unknown. Give a checkpoint folder written by this script, or delete it to start afresh."
+        )
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise TextclsError(f"cannot resume from {checkpoint}: {error}") from None
+    expected_type = WORD_MODELS[model_type][0].model_type
+    saved_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    if model.config.model_type != expected_type or saved_labels != list(label_names):
+        raise TextclsError(
+            f"{checkpoint} holds a {model.config.model_type} model for the classes {saved_labels}, but this run "
+            f"trains a {expected_type} model for {list(label_names)}: use another output_dir, or delete it to "
+            "start afresh."
+        )
+    return model, tokenizer
 
 
 def word_model_settings(model_args) -> dict:

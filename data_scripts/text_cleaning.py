@@ -1,7 +1,7 @@
 """Word-level cleaning for the GloVe and LSTM models: the seed notebooks' preprocessing, each step switchable.
 
-Each document goes through, in this order: tokens (gensim's `simple_preprocess`, or a whitespace split
-when that is off) -> stop words dropped -> words WordNet does not know dropped -> Porter stems; the text
+Each document goes through, in this order: tokens (gensim's `simple_preprocess`, or words and punctuation
+split apart when that is off) -> stop words dropped -> words WordNet does not know dropped -> Porter stems; the text
 becomes the kept tokens joined by single spaces. Stemming comes last because stems ("gener") are neither
 stop words nor WordNet lemmas. Then train, and only train, loses the documents left empty and those
 longer than `max_doc_tokens`: validation and test keep every row so that their scores stay comparable
@@ -49,7 +49,7 @@ WORDNET_FILES = tuple(f"index.{name}" for name in POS_FILES.values()) + tuple(f"
 SUBSTITUTIONS = WordNetCorpusReader.MORPHOLOGICAL_SUBSTITUTIONS
 # Without simple_preprocess: words (contractions kept whole) and runs of punctuation, so that "the," is still
 # the stop word "the" and "dogs." still has WordNet synsets.
-WORDS_AND_PUNCTUATION = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+")
+WORDS_AND_PUNCTUATION = re.compile(r"\w+(?:'\w+)*|[^\w\s]+")
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,11 @@ class TextCleaner:
         return {"text": [" ".join(tokens) for tokens in documents], "num_tokens": [len(t) for t in documents]}
 
     def tokens(self, text: str, clean: WordCleaner | None) -> list[str]:
-        words = simple_preprocess(text) if self.options.simple_preprocess else WORDS_AND_PUNCTUATION.findall(text)
+        words = (
+            simple_preprocess(text)
+            if self.options.simple_preprocess
+            else WORDS_AND_PUNCTUATION.findall(text.replace("’", "'"))
+        )
         if clean is None:
             return words
         kept = []

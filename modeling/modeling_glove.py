@@ -158,7 +158,7 @@ class GloveForSequenceClassification(GlovePreTrainedModel):
     def __init__(self, config: GloveConfig):
         super().__init__(config)
         # save_pretrained lists only the saved class in auto_map; naming the encoder too lets AutoModel load it.
-        config.auto_map = {**(getattr(config, "auto_map", None) or {}), "AutoModel": "modeling_glove.GloveModel"}
+        config.auto_map = {"AutoModel": "modeling_glove.GloveModel", **(getattr(config, "auto_map", None) or {})}
         self.num_labels = config.num_labels
         self.glove = GloveModel(config)
         self.dropout = nn.Dropout(config.dropout)

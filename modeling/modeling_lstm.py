@@ -196,7 +196,7 @@ class LstmForSequenceClassification(LstmPreTrainedModel):
     def __init__(self, config: LstmConfig):
         super().__init__(config)
         # save_pretrained lists only the saved class in auto_map; naming the encoder too lets AutoModel load it.
-        config.auto_map = {**(getattr(config, "auto_map", None) or {}), "AutoModel": "modeling_lstm.LstmModel"}
+        config.auto_map = {"AutoModel": "modeling_lstm.LstmModel", **(getattr(config, "auto_map", None) or {})}
         self.num_labels = config.num_labels
         self.lstm = LstmModel(config)
         self.dropout = nn.Dropout(config.dropout)

@@ -148,3 +148,13 @@ def test_a_word_model_resumes_with_its_own_vocabulary_and_keeps_raw_texts_and_cl
     predictions = pd.read_csv(out / "predictions.csv")
     assert predictions["text"].tolist() == pd.read_csv(tmp_path / "test.csv")["text"].tolist()
     assert predictions["text"].str.startswith("The ").all()
+
+
+def test_resuming_checks_that_the_checkpoint_fits_this_run(tmp_path):
+    tiny_word_run(tmp_path, "--num_train_epochs", "1")
+    with pytest.raises(TextclsError, match="holds a textcls-glove model .* trains a textcls-lstm model"):
+        tiny_word_run(tmp_path, "--num_train_epochs", "2", "--model_type", "lstm")
+    checkpoint = next((tmp_path / "out").glob("checkpoint-*"))
+    (checkpoint / "tokenizer.json").unlink()
+    with pytest.raises(TextclsError, match="no tokenizer.json"):
+        tiny_word_run(tmp_path, "--num_train_epochs", "2")
