@@ -1,0 +1,85 @@
+"""How far apart a model puts the classes: a fixed sample of documents, their embeddings, and three numbers.
+
+Every model here (BERT-likes, GloVe, RNN) ends `hidden_states` with a sequence whose first position is its
+document vector ([CLS] for BERT-likes, the pooled vector for the word models), so one function embeds them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from datasets import Dataset
+from sklearn.metrics import davies_bouldin_score, silhouette_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from torch.utils.data import DataLoader
+
+from textcls_errors import TextclsError
+
+KNN_NEIGHBOURS = 10
+KNN_FOLDS = 5
+
+
+def stratified_sample(labels: Sequence[int], size: int, seed: int) -> np.ndarray:
+    """Row indices of a class-stratified sample of `size` rows (all rows when there are fewer), sorted."""
+    labels = np.asarray(labels)
+    if size <= 0:
+        raise TextclsError(f"embedding sample size must be positive, got {size}")
+    if size >= len(labels):
+        return np.arange(len(labels))
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 and size >= np.count_nonzero(counts) else None
+    chosen, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=stratify, random_state=seed)
+    return np.sort(chosen)
+
+
+@torch.no_grad()
+def document_embeddings(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    collate: Callable[[list[dict]], dict[str, torch.Tensor]],
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The document vector of every row, batched and without gradients; the model's mode is restored after."""
+    inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in dataset.column_names]
+    loader = DataLoader(dataset.select_columns(inputs), batch_size=batch_size, collate_fn=collate)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        vectors = []
+        for batch in loader:
+            outputs = model(**{name: batch[name].to(device) for name in inputs}, output_hidden_states=True)
+            vectors.append(outputs.hidden_states[-1][:, 0].float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(vectors)
+
+
+def separation_metrics(embeddings: np.ndarray, labels: Sequence[int], seed: int = 0) -> dict[str, float]:
+    """Silhouette (cosine, higher is better), cross-validated 10-NN accuracy (higher is better) and the
+    Davies-Bouldin index (lower is better) of the embeddings grouped by class."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels)
+    present = np.count_nonzero(counts)
+    if present < 2 or len(labels) <= present:
+        raise TextclsError(
+            f"class separation needs at least two classes and more documents than classes; got {len(labels)} "
+            f"documents in {present} class(es)"
+        )
+    folds = int(min(KNN_FOLDS, counts[counts > 0].min()))
+    neighbours = min(KNN_NEIGHBOURS, len(labels) - len(labels) // max(folds, 2) - 1)
+    knn = KNeighborsClassifier(n_neighbors=max(neighbours, 1), metric="cosine")
+    # stratified folds need two members of every class; a singleton class falls back to plain folds
+    cv = (
+        StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if folds >= 2
+        else KFold(2, shuffle=True, random_state=seed)
+    )
+    return {
+        "silhouette": float(silhouette_score(embeddings, labels, metric="cosine")),
+        "knn_accuracy": float(cross_val_score(knn, embeddings, labels, cv=cv).mean()),
+        "davies_bouldin": float(davies_bouldin_score(embeddings, labels)),
+    }

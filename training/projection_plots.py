@@ -1,0 +1,145 @@
+"""t-SNE maps of document embeddings: 2D PNGs (one stage, or before beside after) and a 3D plotly page.
+
+Before and after are projected from the same rows with the same starting positions, so that differences
+between the pictures come from the embeddings, not from t-SNE's randomness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display (servers, CI)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+
+PCA_DIMS = 50  # t-SNE on 50 principal components: the usual speed-up, little change in the map
+MISTAKE_COLOUR = "black"
+
+
+def tsne_projection(embeddings: np.ndarray, dims: int = 2, seed: int = 0) -> np.ndarray:
+    """`dims`-D t-SNE coordinates of the rows, after PCA to at most 50 dimensions.
+
+    The starting layout depends only on the number of rows, `dims` and `seed`, so two calls on the same
+    rows (before and after training) start from the same positions.
+    """
+    rows = len(embeddings)
+    components = min(PCA_DIMS, embeddings.shape[1], rows)
+    reduced = PCA(n_components=components, random_state=seed).fit_transform(embeddings)
+    start = np.random.default_rng(seed).normal(scale=1e-4, size=(rows, dims)).astype(np.float32)
+    perplexity = float(min(30.0, max(1.0, (rows - 1) / 3)))
+    return TSNE(n_components=dims, init=start, perplexity=perplexity, random_state=seed).fit_transform(reduced)
+
+
+def class_colours(count: int) -> list:
+    """Distinct colours for up to 20 classes (tab10, then tab20), a continuous map beyond."""
+    if count <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(count)]
+    if count <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(count)]
+    return [plt.get_cmap("turbo")(i / max(count - 1, 1)) for i in range(count)]
+
+
+def _scatter(axis, coords: np.ndarray, labels: np.ndarray, names: Sequence[str], mistakes: np.ndarray | None) -> None:
+    colours = class_colours(len(names))
+    for index, name in enumerate(names):
+        rows = labels == index
+        axis.scatter(coords[rows, 0], coords[rows, 1], s=8, color=colours[index], label=name, linewidths=0)
+    if mistakes is not None and mistakes.any():
+        axis.scatter(
+            coords[mistakes, 0],
+            coords[mistakes, 1],
+            s=22,
+            facecolors="none",
+            edgecolors=MISTAKE_COLOUR,
+            linewidths=0.6,
+            label=f"misclassified ({int(mistakes.sum())})",
+        )
+    axis.set_xticks([])
+    axis.set_yticks([])
+
+
+def _title(stage: str, metrics: dict[str, float] | None) -> str:
+    if not metrics:
+        return stage
+    return (
+        f"{stage}\nsilhouette {metrics['silhouette']:.3f} · 10-NN accuracy {metrics['knn_accuracy']:.3f} · "
+        f"Davies-Bouldin {metrics['davies_bouldin']:.2f}"
+    )
+
+
+def plot_projections(
+    path: str | Path,
+    panels: Sequence[tuple[str, np.ndarray, dict[str, float] | None]],
+    labels: Sequence[int],
+    names: Sequence[str],
+    mistakes: np.ndarray | None = None,
+) -> Path:
+    """One PNG with a 2D map per (title, coordinates, metrics) panel, side by side, and one legend.
+
+    `mistakes` (a boolean per row) circles the misclassified documents in the last panel.
+    """
+    labels = np.asarray(labels)
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels) + 2.6, 6.4), squeeze=False)
+    for position, (axis, (stage, coords, metrics)) in enumerate(zip(axes[0], panels, strict=True)):
+        _scatter(axis, np.asarray(coords), labels, names, mistakes if position == len(panels) - 1 else None)
+        axis.set_title(_title(stage, metrics), fontsize=10)
+    handles, legend_names = axes[0][-1].get_legend_handles_labels()
+    figure.legend(
+        handles, legend_names, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=2, frameon=False
+    )
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def write_projection_html(
+    path: str | Path,
+    coords: np.ndarray,
+    labels: Sequence[int],
+    names: Sequence[str],
+    texts: Sequence[str],
+    predictions: Sequence[int] | None = None,
+    title: str = "",
+) -> Path:
+    """An interactive 3D map (plotly, scripts included so it opens offline); hovering shows the text."""
+    import plotly.graph_objects as go
+
+    labels = np.asarray(labels)
+    colours = [matplotlib.colors.to_hex(colour) for colour in class_colours(len(names))]
+    figure = go.Figure()
+    for index, name in enumerate(names):
+        rows = np.flatnonzero(labels == index)
+        hover = []
+        for row in rows:
+            guess = f"<br>predicted: {names[predictions[row]]}" if predictions is not None else ""
+            hover.append(f"{name}{guess}<br>{_snippet(texts[row])}")
+        figure.add_trace(
+            go.Scatter3d(
+                x=coords[rows, 0],
+                y=coords[rows, 1],
+                z=coords[rows, 2],
+                mode="markers",
+                name=name,
+                marker={"size": 2.5, "color": colours[index]},
+                hovertext=hover,
+                hoverinfo="text",
+            )
+        )
+    figure.update_layout(title=title, legend={"itemsizing": "constant"}, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    path = Path(path)
+    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    return path
+
+
+def _snippet(text: str, length: int = 160) -> str:
+    """The start of a text, on one line, safe inside plotly's HTML hover box."""
+    flat = " ".join(text.split())
+    flat = flat if len(flat) <= length else flat[: length - 1] + "…"
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
