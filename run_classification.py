@@ -33,6 +33,8 @@ from modeling.hub import model_not_found_error, resolve_model_path
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
+from training.class_separation import stratified_sample
+from training.embedding_callback import ClassSeparationCallback
 from training.metrics import compute_metrics, softmax
 from training.preprocessing import tokenize_corpus
 from training.reports import (
@@ -42,6 +44,9 @@ from training.reports import (
     write_predictions,
 )
 from training.trainer import ClassificationTrainer, checkpoint_to_resume, restore_order, sort_by_length
+from training.wandb_media import active_run as active_wandb_run
+from training.wandb_media import log_confusion_matrix as log_wandb_confusion_matrix
+from training.wandb_media import wandb_requested
 
 logger = logging.getLogger("run_classification")
 
@@ -155,6 +160,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if model_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
 
+    separation = None
+    if training_args.do_train and training_args.embedding_projection:
+        rows = stratified_sample(
+            tokenized["validation"]["label"], training_args.embedding_sample_size, training_args.seed
+        )
+        separation = ClassSeparationCallback(
+            tokenized["validation"].select(rows),
+            corpus["validation"].select(rows)["text"],
+            label_names,
+            training_args.output_dir,
+            collator,
+            batch_size=training_args.per_device_eval_batch_size,
+            seed=training_args.seed,
+            eval_every=training_args.embedding_eval_every,
+        )
+        callbacks.append(separation)
+
     trainer = ClassificationTrainer(
         model=model,
         args=training_args,
@@ -165,12 +187,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=compute_metrics,
         callbacks=callbacks,
     )
+    if separation is not None:
+        separation.log = trainer.log  # its numbers reach every reporter (W&B, TensorBoard, ...)
 
     results: dict[str, float] = {}
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=resume_from)
         trainer.save_model()  # the best checkpoint when load_best_model_at_end is set
         metrics = dict(train_result.metrics, train_samples=len(tokenized["train"]))
+        if separation is not None:
+            metrics.update(separation.results)
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
@@ -198,6 +224,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             write_predictions(output_dir / "predictions.csv", raw_test["text"], gold, probabilities, label_names)
             write_classification_report(output_dir, gold, predicted, label_names)
             plot_confusion_matrix(output_dir / "confusion_matrix.png", gold, predicted, label_names)
+            if wandb_requested(training_args.report_to) and (run := active_wandb_run()) is not None:
+                log_wandb_confusion_matrix(run, gold, predicted, label_names)
 
     if trainer.is_world_process_zero():
         plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
@@ -303,7 +331,8 @@ def log_summary(results: dict[str, float], output_dir: Path) -> None:
         if f"{split}_accuracy" in results:
             accuracy, macro_f1 = results[f"{split}_accuracy"], results[f"{split}_macro_f1"]
             lines.append(f"  {split:4s} accuracy {accuracy:.4f}   macro-F1 {macro_f1:.4f}")
-    figures = [name for name in ("confusion_matrix.png", "training_curves.png") if (output_dir / name).exists()]
+    figures = ("confusion_matrix.png", "training_curves.png", "embeddings_tsne.png")
+    figures = [name for name in figures if (output_dir / name).exists()]
     if figures:
         lines.append("  figures: " + ", ".join(str(output_dir / name) for name in figures))
     logger.info("\n".join(lines))

@@ -73,8 +73,11 @@ def test_transformer_embeddings_are_the_cls_vectors_whatever_the_batching(family
     dataset = Dataset.from_dict(dict(tokenizer(TEXTS)))
     expected = np.concatenate([embed_directly(model, tokenizer, [text]) for text in TEXTS])
     model.train()
+    random_state = torch.get_rng_state()
     vectors = document_embeddings(model, dataset, DataCollatorWithPadding(tokenizer), batch_size=4)
     assert model.training  # the mode the trainer left it in
+    # nor does it move torch's generator: a run measured during training shuffles and drops out as one that is not
+    assert torch.equal(torch.get_rng_state(), random_state)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
 
 

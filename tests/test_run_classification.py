@@ -100,8 +100,12 @@ def test_tiny_model_trains_and_writes_every_output(family, tmp_path, csv_files, 
     report = json.loads((out / "classification_report.json").read_text())
     assert {"food", "space", "sport"} <= set(report)
     assert "food" in (out / "classification_report.txt").read_text()
-    for figure in ("confusion_matrix.png", "training_curves.png"):
+    for figure in ("confusion_matrix.png", "training_curves.png", "embeddings_tsne.png"):
         assert (out / figure).stat().st_size > 10_000, figure
+    assert "sport" in (out / "embeddings_tsne_3d.html").read_text()
+    # training pulled the classes apart in the model's own document embedding
+    assert saved["embedding_silhouette_after"] > saved["embedding_silhouette_before"], saved
+    assert saved["embedding_knn_accuracy_after"] > 0.8, saved
 
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "food", "1": "space", "2": "sport"}

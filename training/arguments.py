@@ -239,6 +239,24 @@ class TextclsTrainingArguments(TrainingArguments):
         default_factory=torch.cuda.is_available,
         metadata={"help": "Pin batches in page-locked memory (only helps when copying to a GPU)."},
     )
+    embedding_projection: bool = field(
+        default=True,
+        metadata={
+            "help": "Before and after training, embed a sample of validation documents and write t-SNE maps "
+            "(embeddings_tsne.png, embeddings_tsne_3d.html) and class-separation numbers (silhouette, 10-NN "
+            "accuracy, Davies-Bouldin) to all_results.json."
+        },
+    )
+    embedding_sample_size: int = field(
+        default=2000, metadata={"help": "Validation documents in that sample (stratified, fixed by the seed)."}
+    )
+    embedding_eval_every: int = field(
+        default=0,
+        metadata={
+            "help": "Also measure the class separation (and save a 2D map in embeddings_tsne_steps/) at every N-th "
+            "evaluation during training; 0 = only before and after."
+        },
+    )
 
 
 # Text cleaning (for the word-level models) is its own group: its options live beside the code that runs them.

@@ -7,6 +7,7 @@ document vector ([CLS] for BERT-likes, the pooled vector for the word models), s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -41,21 +42,37 @@ def document_embeddings(
     dataset: Dataset,
     collate: Callable[[list[dict]], dict[str, torch.Tensor]],
     batch_size: int = 64,
-) -> np.ndarray:
-    """The document vector of every row, batched and without gradients; the model's mode is restored after."""
+    with_predictions: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The document vector of every row, batched and without gradients; the model's mode is restored after.
+
+    With `with_predictions`, also the predicted class of every row (from the same forward pass).
+    """
     inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in dataset.column_names]
     loader = DataLoader(dataset.select_columns(inputs), batch_size=batch_size, collate_fn=collate)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    try:
-        vectors = []
+    # A DataLoader draws its seed from torch's global generator: without forking it, measuring during
+    # training would change the rest of the run (shuffling, dropout) compared with a run that does not.
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices), _restore_mode(model, was_training):
+        vectors, predictions = [], []
         for batch in loader:
             outputs = model(**{name: batch[name].to(device) for name in inputs}, output_hidden_states=True)
             vectors.append(outputs.hidden_states[-1][:, 0].float().cpu().numpy())
+            predictions.append(outputs.logits.argmax(dim=-1).cpu().numpy())
+    if with_predictions:
+        return np.concatenate(vectors), np.concatenate(predictions)
+    return np.concatenate(vectors)
+
+
+@contextmanager
+def _restore_mode(model: torch.nn.Module, was_training: bool):
+    try:
+        yield
     finally:
         model.train(was_training)
-    return np.concatenate(vectors)
 
 
 def separation_metrics(embeddings: np.ndarray, labels: Sequence[int], seed: int = 0) -> dict[str, float]:

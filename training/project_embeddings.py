@@ -1,0 +1,176 @@
+"""Project a saved model's document embeddings: t-SNE maps and class-separation numbers for any split.
+
+For models trained before the embedding callback existed, or to look at another split:
+
+    python -m training.project_embeddings --model_dir outputs/glove_20ng configs/glove_20ng.json --split test
+
+The config (and any run_classification.py flags after it) says which corpus to read, as for training; the
+model folder gives the model, its tokenizer and the word-level cleaning it was trained with. Writes
+`embeddings_tsne.png`, `embeddings_tsne_3d.html` and `embedding_separation.json` to `--projection_dir`
+(default `MODEL_DIR/projection_SPLIT`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datasets import DatasetDict
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
+from data_scripts import TextCleaning, clean_corpus, load_corpus
+from textcls_errors import TextclsError
+from training.arguments import parse_arguments
+from training.class_separation import document_embeddings, separation_metrics, stratified_sample
+from training.preprocessing import tokenize_corpus
+from training.projection_plots import plot_projections, tsne_projection, write_projection_html
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.project_embeddings",
+        description="t-SNE maps and class-separation numbers of a saved model's document embeddings. Arguments "
+        "not listed here (a config file, --dataset_name, --categories, --max_seq_length, ...) are read as "
+        "run_classification.py reads them, to load the same corpus.",
+    )
+    parser.add_argument("--model_dir", required=True, help="A folder written by run_classification.py.")
+    parser.add_argument("--split", default="validation", help="train, validation or test (default: validation).")
+    parser.add_argument("--sample_size", type=int, default=2000, help="Documents to project (stratified sample).")
+    parser.add_argument("--projection_dir", help="Where the files go (default: MODEL_DIR/projection_SPLIT).")
+    parser.add_argument("--no_3d", action="store_true", help="Skip the 3D map (the slowest part).")
+    parser.add_argument("--batch_size", type=int, default=64, help="Documents per forward pass.")
+    return parser
+
+
+@dataclass
+class EmbeddedSample:
+    """A saved model's document vectors and predictions for a stratified sample of one split."""
+
+    vectors: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+    texts: list[str]
+    label_names: list[str]
+    seed: int
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    options, rest = build_parser().parse_known_args(argv)
+    model_dir = Path(options.model_dir)
+    started = time.perf_counter()
+    embedded = embed_saved_model(options, rest)
+    vectors, predictions, labels, seed = embedded.vectors, embedded.predictions, embedded.labels, embedded.seed
+    metrics = separation_metrics(vectors, labels, seed)
+    out = Path(options.projection_dir or model_dir / f"projection_{options.split}")
+    out.mkdir(parents=True, exist_ok=True)
+    plot_projections(
+        out / "embeddings_tsne.png",
+        [(f"{model_dir.name}, {options.split} split", tsne_projection(vectors, 2, seed), metrics)],
+        labels,
+        embedded.label_names,
+        predictions != labels,
+    )
+    if not options.no_3d:
+        write_projection_html(
+            out / "embeddings_tsne_3d.html",
+            tsne_projection(vectors, 3, seed),
+            labels,
+            embedded.label_names,
+            embedded.texts,
+            predictions,
+            title=f"{model_dir.name}: t-SNE of {len(labels)} {options.split} documents",
+        )
+    results = {
+        "split": options.split,
+        "documents": len(labels),
+        **{f"embedding_{name}": value for name, value in metrics.items()},
+        "accuracy": float((predictions == labels).mean()),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    (out / "embedding_separation.json").write_text(json.dumps(results, indent=2) + "\n")
+    logger.info("wrote %s: %s", out, results)
+    return results
+
+
+def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedSample:
+    """Load the model in `options.model_dir` and the corpus `rest` describes, and embed a sample of the split."""
+    model_dir = Path(options.model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise TextclsError(f"{model_dir} holds no config.json: give a folder written by run_classification.py")
+    # run_classification.py's own parser reads the corpus settings; the output_dir it requires is not used.
+    model_args, data_args, cleaning_args, training_args = parse_arguments(rest + ["--output_dir", str(model_dir)])
+    seed = training_args.seed
+
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as error:
+        raise TextclsError(f"cannot load the model in {model_dir}: {error}") from None
+
+    corpus = load_corpus(
+        data_args.dataset_name,
+        data_dir=data_args.data_dir,
+        train_file=data_args.train_file,
+        validation_file=data_args.validation_file,
+        test_file=data_args.test_file,
+        text_columns=data_args.text_columns,
+        label_column=data_args.label_column,
+        categories=data_args.categories,
+        remove=data_args.remove,
+        validation_split_percentage=data_args.validation_split_percentage,
+        seed=seed,
+        cache_dir=model_args.cache_dir,
+    )
+    if options.split not in corpus:
+        raise TextclsError(f"the corpus has no {options.split!r} split; it has {', '.join(corpus)}")
+    label_names = corpus[options.split].features["label"].names
+    saved_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+    if saved_labels != list(label_names):
+        raise TextclsError(
+            f"{model_dir} was trained for the classes {saved_labels}, but this corpus has {list(label_names)}: "
+            "give the config (and categories) the model was trained with"
+        )
+    rows = corpus[options.split]
+    rows = rows.select(stratified_sample(rows["label"], options.sample_size, seed))
+    texts = list(rows["text"])
+
+    # The model read its training text through the cleaning recorded in its config: read this text alike.
+    saved_cleaning = getattr(model.config, "text_cleaning", None)
+    cleaning = TextCleaning(**saved_cleaning, wordnet_dir=cleaning_args.wordnet_dir) if saved_cleaning else None
+    sample = clean_corpus(DatasetDict({options.split: rows}), cleaning, cache_dir=model_args.cache_dir)
+    sample = tokenize_corpus(
+        sample,
+        tokenizer,
+        max_seq_length=data_args.max_seq_length,
+        truncation_side=data_args.truncation_side,
+        head_tokens=data_args.head_tokens,
+        cache_dir=model_args.cache_dir,
+    )[options.split]
+
+    vectors, predictions = document_embeddings(
+        model, sample, DataCollatorWithPadding(tokenizer), options.batch_size, with_predictions=True
+    )
+    return EmbeddedSample(vectors, predictions, np.asarray(sample["label"]), texts, list(label_names), seed)
+
+
+def cli() -> int:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    try:
+        main()
+    except TextclsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
