@@ -1,0 +1,144 @@
+"""predict.py and inference/: raw texts in, the saved model's probabilities out, for transformer and word models."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+import predict
+from data_scripts.text_cleaning import TextCleaning, build_cleaner
+from inference import TextClassifier
+from modeling.word_models import build_word_model
+from tests.tiny_models import build_tiny_model
+from textcls_errors import TextclsError
+
+REPO = Path(__file__).resolve().parent.parent
+LABELS = ["business", "science", "sports"]
+TEXTS = [
+    "The Rockets won the game in overtime, the coach said.",
+    "Shares of the bank fell after its quarterly report!",
+    "Astronomers found water ice on a distant moon.",
+    "It was a quiet day.",
+]
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    folder = build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", TEXTS * 10, num_labels=len(LABELS))
+    config = AutoConfig.from_pretrained(folder)
+    config.id2label, config.label2id = dict(enumerate(LABELS)), {name: i for i, name in enumerate(LABELS)}
+    config.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cleaned_glove_dir(tmp_path_factory):
+    """A GloVe model trained (as run_classification records it) on lowercased text without stop words."""
+    torch.manual_seed(0)
+    cleaning = TextCleaning(simple_preprocess=True, remove_stopwords=True)
+    cleaned = build_cleaner(cleaning)({"text": TEXTS})["text"]
+    model, tokenizer = build_word_model("glove", cleaned, LABELS, word_vectors=None)
+    model.config.text_cleaning = cleaning.as_config()
+    folder = tmp_path_factory.mktemp("glove")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def direct_probabilities(folder: Path, texts: list[str]) -> np.ndarray:
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        rows = [model(**tokenizer(text, truncation=True, return_tensors="pt")).logits for text in texts]
+    return torch.softmax(torch.cat(rows), dim=-1).numpy()
+
+
+def test_transformer_probabilities_match_the_model_in_label_order(bert_dir):
+    classifier = TextClassifier(bert_dir, device="cpu", batch_size=3)
+    assert classifier.label_names == LABELS
+    probabilities = classifier.predict_proba(TEXTS)
+    np.testing.assert_allclose(probabilities, direct_probabilities(bert_dir, TEXTS), atol=1e-5)
+    assert classifier.predict_proba([]).shape == (0, 3)
+
+
+def test_word_model_gets_the_cleaning_it_was_trained_with(cleaned_glove_dir):
+    classifier = TextClassifier(cleaned_glove_dir, device="cpu")
+    assert classifier.clean(["The Rockets WON the game!"]) == ["rockets won game"]
+    cleaned = classifier.clean(TEXTS)
+    np.testing.assert_allclose(
+        classifier.predict_proba(TEXTS), direct_probabilities(cleaned_glove_dir, cleaned), atol=1e-5
+    )
+
+
+def test_cli_texts_to_json_lines_on_stdout(bert_dir, capsys):
+    predict.main(["--model_dir", str(bert_dir), "--text", TEXTS[0], "--text", TEXTS[1]])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in rows] == TEXTS[:2]
+    for row in rows:
+        probabilities = [row[f"prob_{name}"] for name in LABELS]
+        assert sum(probabilities) == pytest.approx(1, abs=1e-5)
+        assert row["label"] == LABELS[int(np.argmax(probabilities))]
+        assert row["score"] == pytest.approx(max(probabilities), abs=1e-6)
+
+
+def test_cli_table_keeps_its_columns_and_writes_csv(bert_dir, tmp_path):
+    table = tmp_path / "articles.csv"
+    pd.DataFrame({"id": ["a1", "b2", "c3", "d4"], "body": TEXTS}).to_csv(table, index=False)
+    output = tmp_path / "out" / "predictions.csv"
+    predict.main(
+        ["--model_dir", str(bert_dir), "--input", str(table), "--text_column", "body", "--output", str(output)]
+    )
+    written = pd.read_csv(output)
+    assert written["id"].tolist() == ["a1", "b2", "c3", "d4"]
+    assert written["text"].tolist() == TEXTS
+    expected = direct_probabilities(bert_dir, TEXTS)
+    np.testing.assert_allclose(written[[f"prob_{name}" for name in LABELS]].to_numpy(), expected, atol=1e-5)
+
+
+def test_cli_reads_lines_from_stdin_and_jsonl_files(cleaned_glove_dir, tmp_path, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(TEXTS[:2]) + "\n\n"))
+    from_stdin = predict.main(["--model_dir", str(cleaned_glove_dir), "--input", "-"])
+    assert from_stdin["text"].tolist() == TEXTS[:2]  # the blank line is not a text
+    capsys.readouterr()
+
+    records = tmp_path / "texts.jsonl"
+    records.write_text("".join(json.dumps({"text": text, "n": i}) + "\n" for i, text in enumerate(TEXTS)))
+    output = tmp_path / "predictions.jsonl"
+    predict.main(["--model_dir", str(cleaned_glove_dir), "--input", str(records), "--output", str(output)])
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [row["n"] for row in rows] == [0, 1, 2, 3]
+    assert [row["label"] for row in rows[:2]] == from_stdin["label"].tolist()
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d, t: ["--model_dir", str(t), "--text", "x"], "holds no config.json"),
+        (lambda d, t: ["--model_dir", str(d), "--input", str(t / "missing.csv")], "input file not found"),
+        (lambda d, t: ["--model_dir", str(d), "--input", str(t / "table.csv")], "has no column 'text'"),
+        (lambda d, t: ["--model_dir", str(d), "--text", "x", "--output", str(t / "out.xlsx")], "unknown extension"),
+    ],
+)
+def test_bad_input_is_one_clear_message(make_args, message, bert_dir, tmp_path):
+    pd.DataFrame({"body": ["a text"]}).to_csv(tmp_path / "table.csv", index=False)
+    with pytest.raises(TextclsError, match=message):
+        predict.main(make_args(bert_dir, tmp_path))
+
+
+def test_script_exits_2_without_a_traceback(tmp_path):
+    finished = subprocess.run(
+        [sys.executable, "predict.py", "--model_dir", str(tmp_path), "--text", "hello"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert finished.returncode == 2
+    assert "error:" in finished.stderr and "Traceback" not in finished.stderr
