@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import datasets
+import torch
 import transformers
 from transformers import (
     AutoConfig,
@@ -345,6 +346,11 @@ def cli() -> int:
     except TextclsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        # Several processes (torchrun, accelerate launch) that exit with the process group still open can
+        # abort at interpreter shutdown.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return 0
 
 
