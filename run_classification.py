@@ -134,6 +134,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
     # Always set, so that a model trained on from an earlier folder does not keep that run's value.
     model.config.text_cleaning = cleaning_args.as_config() if cleaning_args.changes_text else None
+    # Likewise how long texts were cut, so that predict.py reads a text as training did.
+    model.config.text_truncation = {
+        "max_seq_length": data_args.max_seq_length,
+        "side": data_args.truncation_side,
+        "head_tokens": data_args.head_tokens,
+    }
 
     # Tokenize once (cached on disk; the main process goes first so others read its cache).
     with training_args.main_process_first(desc="tokenizing"):

@@ -1,8 +1,10 @@
 """A model folder written by run_classification.py, ready to classify raw text.
 
-Transformer, GloVe and RNN models all go through `pipeline("text-classification")`. Word-level models may
-have been trained on cleaned text (stop words removed, stemmed, ...): the steps are in their config.json
-(`text_cleaning`), and are applied here so that a prediction sees the text as training did.
+A prediction reads a text as training did. Word-level models may have been trained on cleaned text (stop
+words removed, stemmed, ...), and any model on texts cut to `max_seq_length` from the head, the tail or both
+ends: run_classification.py records both in config.json (`text_cleaning`, `text_truncation`), and the same
+functions that prepared the training data prepare the texts here. (`pipeline("text-classification")`
+serves these folders too, but cleans nothing and cuts long texts at the end only.)
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
 from textcls_errors import TextclsError
+from training.preprocessing import make_tokenize_function
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +48,20 @@ class TextClassifier:
         self.config = model.config
         self.label_names = [model.config.id2label[index] for index in range(model.config.num_labels)]
         self.batch_size = batch_size
-        # Longer texts are cut to what the model was built for (position embeddings, or the word model's
-        # max_seq_length); a smaller max_length trades accuracy on long texts for speed.
-        limits = [tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None), max_length]
-        self.max_length = min(limit for limit in limits if isinstance(limit, int) and 0 < limit < 1_000_000)
+        # Long texts are cut as in training; without a record (an older folder), at the model's limit.
+        saved_cut = getattr(model.config, "text_truncation", None) or {}
+        limits = [tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+        limit = min([value for value in limits if isinstance(value, int) and 0 < value < 1_000_000] or [512])
+        self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
+        self._tokenize = make_tokenize_function(
+            tokenizer, self.max_length, saved_cut.get("side", "head"), saved_cut.get("head_tokens")
+        )
         saved = getattr(model.config, "text_cleaning", None)
         self.cleaning = TextCleaning(**saved, wordnet_dir=wordnet_dir) if saved else None
         self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.pipeline = pipeline("text-classification", model=model, tokenizer=tokenizer, device=device)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self._collate = DataCollatorWithPadding(tokenizer)
 
     def clean(self, texts: Sequence[str]) -> list[str]:
         """The texts as the model read its training data (unchanged when it was trained on raw text)."""
@@ -61,17 +69,20 @@ class TextClassifier:
             return list(texts)
         return self._cleaner({"text": list(texts)})["text"]
 
+    @torch.no_grad()
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities of shape (len(texts), number of classes), columns in `label_names` order."""
         texts = list(texts)
-        if not texts:
-            return np.zeros((0, len(self.label_names)))
-        outputs = self.pipeline(
-            self.clean(texts), batch_size=self.batch_size, top_k=None, truncation=True, max_length=self.max_length
-        )
-        column = {name: index for index, name in enumerate(self.label_names)}
         probabilities = np.zeros((len(texts), len(self.label_names)))
-        for row, scores in enumerate(outputs):
-            for score in scores:
-                probabilities[row, column[score["label"]]] = score["score"]
+        if not texts:
+            return probabilities
+        encoded = self._tokenize({"text": self.clean(texts)})
+        # Similar lengths share a batch (less padding); rows go back to their places below.
+        order = np.argsort(encoded["length"], kind="stable")
+        inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded]
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = self._collate([{name: encoded[name][row] for name in inputs} for row in rows])
+            logits = self.model(**{name: tensor.to(self.device) for name, tensor in batch.items()}).logits
+            probabilities[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return probabilities
