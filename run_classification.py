@@ -30,6 +30,7 @@ from transformers import (
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts import clean_corpus, load_corpus
+from data_scripts.augmentation import augment_train_split
 from modeling.hub import model_not_found_error, resolve_model_path
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
@@ -54,7 +55,7 @@ logger = logging.getLogger("run_classification")
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run one experiment; returns the metrics also written to output_dir/all_results.json."""
-    model_args, data_args, cleaning_args, training_args = parse_arguments(argv)
+    model_args, data_args, cleaning_args, augmentation_args, training_args = parse_arguments(argv)
     if model_args.model_type and not training_args.do_train:
         raise TextclsError(
             f"model_type={model_args.model_type!r} builds a new, untrained model, but do_train is false. To evaluate a "
@@ -95,6 +96,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     logger.info("corpus: %s; %d classes", {split: len(rows) for split, rows in corpus.items()}, len(label_names))
     if training_args.do_predict and "test" not in corpus:
         raise TextclsError("do_predict is set but the corpus has no test split: give test_file or --do_predict false")
+
+    # Changed copies of training documents (off unless the config asks); validation and test stay as they are.
+    with training_args.main_process_first(desc="augmenting the training split"):
+        corpus = augment_train_split(
+            corpus, augmentation_args, training_args.seed, cleaning_args.wordnet_dir, model_args.cache_dir
+        )
 
     # Word-level cleaning (off unless the config turns it on; meant for the GloVe and RNN models).
     # Reports show the texts as they were, not as the model read them.

@@ -26,7 +26,7 @@ def test_json_settings_reach_the_dataclasses(tmp_path):
         pad_to_max_length=True,
         lr_scheduler_kwargs={"num_cycles": 2},
     )
-    model_args, data_args, _, training_args = parse_arguments([config])
+    model_args, data_args, _, _, training_args = parse_arguments([config])
     assert model_args.model_name_or_path == "some/model"
     assert data_args.categories == ["sci.space", "rec.autos"]
     assert data_args.pad_to_max_length is True
@@ -36,7 +36,7 @@ def test_json_settings_reach_the_dataclasses(tmp_path):
 
 def test_command_line_flags_override_the_json(tmp_path):
     config = write_config(tmp_path, learning_rate=3e-5, categories=["sci.space"], num_train_epochs=4)
-    _, data_args, _, training_args = parse_arguments(
+    _, data_args, _, _, training_args = parse_arguments(
         [config, "--learning_rate", "1e-4", "--categories", "rec.autos", "sci.med"]
     )
     assert training_args.learning_rate == 1e-4
@@ -45,7 +45,7 @@ def test_command_line_flags_override_the_json(tmp_path):
 
 
 def test_classification_defaults(tmp_path):
-    _, _, _, training_args = parse_arguments([write_config(tmp_path)])
+    _, _, _, _, training_args = parse_arguments([write_config(tmp_path)])
     assert training_args.metric_for_best_model == "macro_f1"
     assert training_args.load_best_model_at_end is True
     assert training_args.train_sampling_strategy == "group_by_length"
@@ -75,7 +75,7 @@ def test_bad_truncation_side(tmp_path):
 @pytest.mark.parametrize("config", sorted(path.name for path in (REPO / "configs").glob("*.json")))
 def test_every_shipped_config_parses(config):
     """A key renamed in the dataclasses but not in a shipped config would fail here, not in a user's run."""
-    model_args, data_args, _, training_args = parse_arguments([str(REPO / "configs" / config)])
+    model_args, data_args, _, _, training_args = parse_arguments([str(REPO / "configs" / config)])
     assert (model_args.model_name_or_path is None) != (model_args.model_type is None)
     assert data_args.dataset_name in ("20newsgroups", "ag_news")
     assert training_args.output_dir == f"outputs/{config.removesuffix('.json')}"

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
+from data_scripts.augmentation import Augmentation
 from data_scripts.text_cleaning import TextCleaning
 from textcls_errors import TextclsError
 
@@ -260,11 +261,12 @@ class TextclsTrainingArguments(TrainingArguments):
 
 
 # Text cleaning (for the word-level models) is its own group: its options live beside the code that runs them.
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, TextCleaning, TextclsTrainingArguments)
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, TextCleaning, Augmentation, TextclsTrainingArguments)
 
 
 def parse_arguments(argv: list[str] | None = None):
-    """Parse `[CONFIG.json] [--flag value ...]` into (ModelArguments, DataArguments, TextCleaning, TrainingArguments).
+    """Parse `[CONFIG.json] [--flag value ...]` into (ModelArguments, DataArguments, TextCleaning, Augmentation,
+    TrainingArguments).
 
     The JSON's keys become flags placed before the command-line ones, so a flag on the command line
     overrides the same key in the file.

@@ -107,7 +107,8 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     if not (model_dir / "config.json").is_file():
         raise TextclsError(f"{model_dir} holds no config.json: give a folder written by run_classification.py")
     # run_classification.py's own parser reads the corpus settings; the output_dir it requires is not used.
-    model_args, data_args, cleaning_args, training_args = parse_arguments(rest + ["--output_dir", str(model_dir)])
+    arguments = parse_arguments(rest + ["--output_dir", str(model_dir)])
+    model_args, data_args, cleaning_args, _, training_args = arguments  # augmentation plays no part here
     seed = training_args.seed
 
     try:
