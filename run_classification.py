@@ -32,6 +32,7 @@ import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto 
 from data_scripts import clean_corpus, load_corpus
 from data_scripts.augmentation import augment_train_split
 from modeling.hub import model_not_found_error, resolve_model_path
+from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
@@ -148,6 +149,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "head_tokens": data_args.head_tokens,
     }
 
+    if model_args.use_lora:
+        model = add_lora(
+            model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout, model_args.lora_target_modules
+        )
+
     # Tokenize once (cached on disk; the main process goes first so others read its cache).
     with training_args.main_process_first(desc="tokenizing"):
         tokenized = tokenize_corpus(
@@ -208,6 +214,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=resume_from)
         trainer.save_model()  # the best checkpoint when load_best_model_at_end is set
+        if model_args.use_lora and trainer.is_world_process_zero():
+            base_name = model_args.model_name_or_path
+            save_lora_result(trainer.model, training_args.output_dir, base_name, model_args.merge_lora)
         metrics = dict(train_result.metrics, train_samples=len(tokenized["train"]))
         if separation is not None:
             metrics.update(separation.results)

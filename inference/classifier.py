@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoTokenizer, DataCollatorWithPadding
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
+from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
 from training.preprocessing import make_tokenize_function
 
@@ -40,7 +41,7 @@ class TextClassifier:
         if not (model_dir / "config.json").is_file():
             raise TextclsError(f"{model_dir} holds no config.json: give a folder written by run_classification.py")
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+            model = load_for_inference(model_dir)
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
         except (OSError, ValueError) as error:
             raise TextclsError(f"cannot load the model in {model_dir}: {error}") from None

@@ -98,6 +98,23 @@ class ModelArguments:
         metadata={"help": "lstm: document vector from the outputs, 'last' (final states), 'mean' or 'max'."},
     )
     dropout: float = field(default=0.2, metadata={"help": "glove / lstm: dropout before the classification head."})
+    use_lora: bool = field(
+        default=False,
+        metadata={"help": "Train LoRA adapters (peft) on the attention projections instead of the whole backbone."},
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (updates are scaled by alpha/r)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Layers to adapt (default: query/value for BERT, RoBERTa and MiniLM; q_lin/v_lin for DistilBERT)."
+        },
+    )
+    merge_lora: bool = field(
+        default=False,
+        metadata={"help": "Save the backbone with the adapters merged in (a plain model) instead of the adapter."},
+    )
 
     def __post_init__(self) -> None:
         if (self.model_name_or_path is None) == (self.model_type is None):
@@ -109,6 +126,11 @@ class ModelArguments:
             value = getattr(self, name)
             if value is not None and value not in allowed:
                 raise TextclsError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+        if self.use_lora and self.model_type is not None:
+            raise TextclsError(
+                f"use_lora adapts a pretrained transformer; model_type={self.model_type!r} builds a small word-level "
+                "model that trains in full anyway. Remove use_lora, or give model_name_or_path."
+            )
         if self.word_vectors in (None, "random"):
             self.embedding_init = "random"  # one switch for "no pretrained vectors", whichever field said it
 

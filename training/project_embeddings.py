@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoTokenizer, DataCollatorWithPadding
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts import TextCleaning, clean_corpus, load_corpus
+from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 from training.class_separation import document_embeddings, separation_metrics, stratified_sample
@@ -112,7 +113,7 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     seed = training_args.seed
 
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        model = load_for_inference(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     except (OSError, ValueError) as error:
         raise TextclsError(f"cannot load the model in {model_dir}: {error}") from None
