@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text_column", help="The column holding the texts in a table (default: text).")
     parser.add_argument("--output", help="Write .jsonl or .csv here instead of JSON Lines on stdout.")
     parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
-    parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: the model's limit).")
+    parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
     return parser
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import datasets
+import numpy as np
 import torch
 import transformers
 from transformers import (
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Word-level cleaning (off unless the config turns it on; meant for the GloVe and RNN models).
     # Reports show the texts as they were, not as the model read them.
     raw_test = corpus["test"] if "test" in corpus else None  # on disk: no copy of the texts
+    raw_validation = corpus["validation"]
     with training_args.main_process_first(desc="cleaning text"):
         corpus = clean_corpus(
             corpus,
@@ -185,9 +187,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         rows = stratified_sample(
             tokenized["validation"]["label"], training_args.embedding_sample_size, training_args.seed
         )
+        check_separation_sample(np.asarray(tokenized["validation"]["label"])[rows])
         separation = ClassSeparationCallback(
             tokenized["validation"].select(rows),
-            corpus["validation"].select(rows)["text"],
+            raw_validation.select(rows)["text"],  # the hover texts of the 3D map: as written, not as cleaned
             label_names,
             training_args.output_dir,
             collator,
@@ -254,6 +257,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
         log_summary(results, output_dir)
     return results
+
+
+def check_separation_sample(labels) -> None:
+    """Fail before training, not at its first step, when the sample cannot measure class separation."""
+    classes = len(set(labels.tolist()))
+    if classes < 2 or len(labels) <= classes:
+        raise TextclsError(
+            f"the class-separation sample has {len(labels)} validation documents in {classes} class(es): it needs "
+            "two classes or more, and more documents than classes. Raise embedding_sample_size, or turn the "
+            "measurement off with embedding_projection false."
+        )
 
 
 def load_pretrained(model_args, label_names: list[str]):

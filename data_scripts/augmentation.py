@@ -3,8 +3,9 @@ and random swap of words, each with its own probability, applied with a batched,
 
 Only the training split is ever augmented; each document keeps its original and gains `augment_copies`
 changed copies. A copy depends only on the seed and the document's row, so reruns and several processes
-make the same copies. Synonyms come from WordNet 3.0 (the same copies the text cleaning finds) or, on
-request or without WordNet, from the nearest neighbours of a word in GloVe.
+make the same copies. Synonyms come from WordNet 3.0 (the copy the text cleaning finds), or with
+`synonym_source: glove` from the nearest neighbours of a word in GloVe. Texts are split on whitespace:
+a copy is one line, and a word with punctuation attached ("car.") keeps its form.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
 SYNONYM_SOURCES = ("wordnet", "glove")
 GLOVE_FOR_SYNONYMS = "glove.6B.50d"
+DATA_FILES = tuple(f"data.{name}" for name in POS_FILES.values())
 NEIGHBOURS = 5  # a GloVe "synonym" is one of a word's 5 nearest neighbours by cosine
 NEIGHBOUR_VOCABULARY = 50_000  # among the most frequent GloVe words: rarer ones are mostly noise
 
@@ -69,6 +71,13 @@ class WordNetSynonyms:
     """
 
     def __init__(self, source: WordNetSource):
+        missing = [name for name in DATA_FILES if not source.has(name)]
+        if missing:
+            raise TextclsError(
+                f"augment_synonym_prob with synonym_source wordnet needs WordNet's synsets ({', '.join(missing)}), "
+                f"which {source} lacks (it has the index files only). Install the full WordNet 3.0 dictionary "
+                "(`apt-get install wordnet-base`), or use synonym_source glove."
+            )
         self.offsets: dict[str, list[tuple[str, int]]] = {}
         self.data: dict[str, bytes] = {}
         for name in POS_FILES.values():

@@ -154,6 +154,12 @@ class WordNetSource:
         with zipfile.ZipFile(self.path) as archive:
             return archive.read(self.member + name).decode("utf-8")
 
+    def has(self, name: str) -> bool:
+        if self.member is None:
+            return (Path(self.path) / name).is_file()
+        with zipfile.ZipFile(self.path) as archive:
+            return self.member + name in archive.namelist()
+
     def __str__(self) -> str:
         return self.path if self.member is None else f"{self.path}/{self.member}"
 

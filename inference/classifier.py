@@ -25,6 +25,8 @@ from training.preprocessing import make_tokenize_function
 
 logger = logging.getLogger(__name__)
 
+MIN_LENGTH = 8  # as for max_seq_length in training
+
 
 class TextClassifier:
     """Class probabilities for raw texts, batched; `label_names[i]` is the class of column i."""
@@ -51,6 +53,15 @@ class TextClassifier:
         self.batch_size = batch_size
         # Long texts are cut as in training; without a record (an older folder), at the model's limit.
         saved_cut = getattr(model.config, "text_truncation", None) or {}
+        if not saved_cut and max_length is None:
+            logger.warning(
+                "%s does not record how training cut long texts (trained before text_truncation was saved): "
+                "reading up to the model's limit from the start. Give --max_length (the run's max_seq_length) "
+                "to match training.",
+                model_dir,
+            )
+        if max_length is not None and max_length < MIN_LENGTH:
+            raise TextclsError(f"max_length={max_length}: expected at least {MIN_LENGTH} tokens")
         limits = [tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
         limit = min([value for value in limits if isinstance(value, int) and 0 < value < 1_000_000] or [512])
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
@@ -60,8 +71,11 @@ class TextClassifier:
         saved = getattr(model.config, "text_cleaning", None)
         self.cleaning = TextCleaning(**saved, wordnet_dir=wordnet_dir) if saved else None
         self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
+        try:
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            self.model = model.to(self.device).eval()
+        except (RuntimeError, AssertionError) as error:  # an unknown name, or CUDA asked for and absent
+            raise TextclsError(f"cannot use device {device!r}: {error}") from None
         self._collate = DataCollatorWithPadding(tokenizer)
 
     def clean(self, texts: Sequence[str]) -> list[str]:

@@ -6,7 +6,6 @@ Tabular inputs keep their other columns in the output (an id column stays next t
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +26,10 @@ OUTPUT_FORMATS = (".jsonl", ".csv")
 def read_inputs(path: str, text_column: str | None = None) -> pd.DataFrame:
     """A frame with a `text` column (and any other columns of a table); '-' reads lines from stdin."""
     if path == "-":
-        return _lines(sys.stdin.read(), "standard input")
+        try:
+            return _lines(sys.stdin.buffer.read().decode("utf-8"), "standard input")
+        except UnicodeDecodeError as error:
+            raise TextclsError(f"standard input is not UTF-8 text ({error.reason} at byte {error.start})") from None
     file = Path(path)
     if not file.is_file():
         raise TextclsError(f"input file not found: {path}")
@@ -47,12 +49,14 @@ def read_inputs(path: str, text_column: str | None = None) -> pd.DataFrame:
             f"{path} has no column {column!r}; its columns are {', '.join(map(str, frame.columns))}. "
             "Name the one holding the texts with --text_column."
         )
+    if frame.empty:
+        raise TextclsError(f"{path} has no rows: nothing to classify")
     texts = frame[column]
     missing = texts.isna() | ~texts.map(lambda value: isinstance(value, str))
     if missing.any():
         rows = ", ".join(str(index + 1) for index in np.flatnonzero(missing.to_numpy())[:5])
         raise TextclsError(f"{path}: column {column!r} has empty or non-text values (data rows {rows}, ...)")
-    return frame.rename(columns={column: "text"}) if column != "text" else frame
+    return frame.rename(columns={"text": "input_text", column: "text"}) if column != "text" else frame
 
 
 def _lines(content: str, origin: str) -> pd.DataFrame:
@@ -65,7 +69,9 @@ def _lines(content: str, origin: str) -> pd.DataFrame:
 
 def with_predictions(frame: pd.DataFrame, probabilities: np.ndarray, label_names: list[str]) -> pd.DataFrame:
     """The input rows plus `label` (the most probable class), `score` (its probability) and `prob_<class>`."""
-    result = frame.copy()
+    # An input's own columns of these names (a gold `label`, say) are kept under input_<name>.
+    outputs = {"label", "score", *(f"prob_{name}" for name in label_names)}
+    result = frame.rename(columns={column: f"input_{column}" for column in frame.columns if column in outputs})
     best = probabilities.argmax(axis=1)
     result["label"] = np.asarray(label_names, dtype=object)[best]
     result["score"] = probabilities[np.arange(len(best)), best].round(6)
@@ -77,8 +83,8 @@ def with_predictions(frame: pd.DataFrame, probabilities: np.ndarray, label_names
 def write_outputs(frame: pd.DataFrame, path: str | None) -> None:
     """JSON Lines to stdout (no path) or to a .jsonl file; CSV to a .csv file."""
     if path is None:
-        for record in frame.to_dict(orient="records"):
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        # pandas' writer, as for files: dates, missing values and numpy types all become valid JSON
+        sys.stdout.write(frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
         return
     file = Path(path)
     suffix = file.suffix.lower()
@@ -88,4 +94,4 @@ def write_outputs(frame: pd.DataFrame, path: str | None) -> None:
     if suffix == ".csv":
         frame.to_csv(file, index=False, encoding="utf-8")
     else:
-        frame.to_json(file, orient="records", lines=True, force_ascii=False)
+        frame.to_json(file, orient="records", lines=True, force_ascii=False, date_format="iso")

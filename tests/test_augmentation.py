@@ -49,6 +49,14 @@ def test_synonym_replacement_uses_the_source():
 
 
 @wordnet_installed
+def test_wordnet_without_synsets_is_one_message(tmp_path):
+    for name in WORDNET_FILES:  # enough for the cleaning's filter, not for synonyms
+        (tmp_path / name).symlink_to(DEBIAN_WORDNET_DIR / name)
+    with pytest.raises(TextclsError, match="data.noun.*synonym_source glove"):
+        WordNetSynonyms(resolve_wordnet(str(tmp_path)))
+
+
+@wordnet_installed
 def test_wordnet_synonyms_are_wordnets():
     synonyms = WordNetSynonyms(resolve_wordnet())
     assert {"automobile", "auto", "motorcar"} <= set(synonyms("car"))

@@ -34,6 +34,12 @@ def test_stratified_sample_keeps_class_shares_and_is_repeatable():
         stratified_sample(labels, 0, seed=0)
 
 
+def test_a_sample_nearly_as_large_as_the_split_still_works():
+    labels = np.repeat(np.arange(20), [101] * 10 + [100] * 10)  # 2,010 documents, 20 classes
+    rows = stratified_sample(labels, 2000, seed=0)
+    assert len(rows) == 2000 and len(set(labels[rows])) == 20
+
+
 def test_separated_clusters_score_better_than_mixed_ones():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), 50)

@@ -149,3 +149,10 @@ def test_two_processes_embed_the_whole_sample_once(tmp_path, csv_files, bert_dir
     results = json.loads((tmp_path / "out" / "all_results.json").read_text())
     assert results["eval_samples"] == 45, results  # every validation document evaluated once
     assert results["embedding_knn_accuracy_after"] == record["embedding_knn_accuracy_after"]
+
+
+def test_a_sample_too_small_to_measure_stops_before_training(tmp_path, csv_files, bert_dir):
+    config = config_for(tmp_path, bert_dir, csv_files, embedding_sample_size=3)  # 3 documents, 3 classes
+    with pytest.raises(TextclsError, match="embedding_projection false"):
+        run_classification.main([config])
+    assert not list(tmp_path.glob("out/checkpoint-*"))  # nothing trained

@@ -104,7 +104,7 @@ def test_cli_table_keeps_its_columns_and_writes_csv(bert_dir, tmp_path):
 def test_cli_reads_lines_from_stdin_and_jsonl_files(cleaned_glove_dir, tmp_path, monkeypatch, capsys):
     import io
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(TEXTS[:2]) + "\n\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(TEXTS[:2]) + "\n\n").encode())))
     from_stdin = predict.main(["--model_dir", str(cleaned_glove_dir), "--input", "-"])
     assert from_stdin["text"].tolist() == TEXTS[:2]  # the blank line is not a text
     capsys.readouterr()
@@ -159,7 +159,36 @@ def test_predictions_equal_the_runs_own_test_predictions(tmp_path):
     out = tmp_path / "out"
     expected = pd.read_csv(out / "predictions.csv")
 
-    predicted = predict.main(["--model_dir", str(out), "--input", str(out / "predictions.csv")])
+    texts_only = tmp_path / "texts.csv"
+    expected[["text"]].to_csv(texts_only, index=False)
+    predicted = predict.main(["--model_dir", str(out), "--input", str(texts_only)])
     columns = [column for column in expected if column.startswith("prob_")]
     np.testing.assert_allclose(predicted[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-5)
     assert (predicted["label"] == expected["predicted"]).all()
+
+
+def test_awkward_tables(bert_dir, tmp_path, capsys):
+    """A gold label column and an old text column survive beside the predictions; empty tables are refused."""
+    table = tmp_path / "gold.csv"
+    pd.DataFrame({"text": ["old"] * 2, "body": TEXTS[:2], "label": ["sports", "business"]}).to_csv(table, index=False)
+    result = predict.main(["--model_dir", str(bert_dir), "--input", str(table), "--text_column", "body"])
+    assert result["input_label"].tolist() == ["sports", "business"] and result["input_text"].tolist() == ["old"] * 2
+    assert result["text"].tolist() == TEXTS[:2] and set(result["label"]) <= set(LABELS)
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text\n")
+    with pytest.raises(TextclsError, match="no rows"):
+        predict.main(["--model_dir", str(bert_dir), "--input", str(empty)])
+    with pytest.raises(TextclsError, match="at least 8"):
+        predict.main(["--model_dir", str(bert_dir), "--text", "x", "--max_length", "2"])
+    with pytest.raises(TextclsError, match="cannot use device"):
+        predict.main(["--model_dir", str(bert_dir), "--text", "x", "--device", "gpu"])
+
+
+def test_stdin_that_is_not_utf8_is_one_message(bert_dir, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ok\n\xff bad\n")))
+    with pytest.raises(TextclsError, match="not UTF-8"):
+        predict.main(["--model_dir", str(bert_dir), "--input", "-"])

@@ -31,7 +31,10 @@ def stratified_sample(labels: Sequence[int], size: int, seed: int) -> np.ndarray
     if size >= len(labels):
         return np.arange(len(labels))
     counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 and size >= np.count_nonzero(counts) else None
+    classes = np.count_nonzero(counts)
+    # scikit-learn stratifies only when both parts can hold every class at least once
+    can_stratify = counts[counts > 0].min() >= 2 and size >= classes and len(labels) - size >= classes
+    stratify = labels if can_stratify else None
     chosen, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=stratify, random_state=seed)
     return np.sort(chosen)
 

@@ -28,7 +28,7 @@ import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto 
 from data_scripts import TextCleaning, clean_corpus, load_corpus
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
-from training.arguments import parse_arguments
+from training.arguments import parse_arguments, read_config
 from training.class_separation import document_embeddings, separation_metrics, stratified_sample
 from training.preprocessing import tokenize_corpus
 from training.projection_plots import plot_projections, tsne_projection, write_projection_html
@@ -108,6 +108,9 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     if not (model_dir / "config.json").is_file():
         raise TextclsError(f"{model_dir} holds no config.json: give a folder written by run_classification.py")
     # run_classification.py's own parser reads the corpus settings; the output_dir it requires is not used.
+    given = set(rest) | (set(read_config(rest[0])) if rest and rest[0].endswith(".json") else set())
+    if not given & {"model_name_or_path", "--model_name_or_path", "model_type", "--model_type"}:
+        rest = [*rest, "--model_name_or_path", str(model_dir)]  # the parser wants a model; this is the one
     arguments = parse_arguments(rest + ["--output_dir", str(model_dir)])
     model_args, data_args, cleaning_args, _, training_args = arguments  # augmentation plays no part here
     seed = training_args.seed
@@ -149,12 +152,14 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     saved_cleaning = getattr(model.config, "text_cleaning", None)
     cleaning = TextCleaning(**saved_cleaning, wordnet_dir=cleaning_args.wordnet_dir) if saved_cleaning else None
     sample = clean_corpus(DatasetDict({options.split: rows}), cleaning, cache_dir=model_args.cache_dir)
+    # Long texts are cut as in training when the model recorded it, else as the config says.
+    cut = getattr(model.config, "text_truncation", None) or {}
     sample = tokenize_corpus(
         sample,
         tokenizer,
-        max_seq_length=data_args.max_seq_length,
-        truncation_side=data_args.truncation_side,
-        head_tokens=data_args.head_tokens,
+        max_seq_length=cut.get("max_seq_length") or data_args.max_seq_length,
+        truncation_side=cut.get("side") or data_args.truncation_side,
+        head_tokens=cut.get("head_tokens") if cut else data_args.head_tokens,
         cache_dir=model_args.cache_dir,
     )[options.split]
 
