@@ -186,7 +186,7 @@ def augment_train_split(
         for row, index in enumerate(indices):
             for name in batch:
                 out[name].append(batch[name][row])
-            rng = np.random.default_rng([seed, index])  # the copies of a row depend on nothing else
+            rng = np.random.default_rng([seed & 0xFFFFFFFF, index])  # a row's copies depend on nothing else
             words = batch["text"][row].split()
             for _ in range(options.augment_copies):
                 for name in batch:

@@ -79,3 +79,19 @@ def test_every_shipped_config_parses(config):
     assert (model_args.model_name_or_path is None) != (model_args.model_type is None)
     assert data_args.dataset_name in ("20newsgroups", "ag_news")
     assert training_args.output_dir == f"outputs/{config.removesuffix('.json')}"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--embedding_eval_every", "-1"], "expected 0"),
+        (
+            ["--embedding_eval_every", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false"],
+            "eval_strategy",
+        ),
+        (["--embedding_sample_size", "1"], "2 documents or more"),
+    ],
+)
+def test_embedding_settings_are_checked(flags, message, tmp_path):
+    with pytest.raises(TextclsError, match=message):
+        parse_arguments([write_config(tmp_path), *flags])

@@ -83,6 +83,7 @@ def test_only_train_grows_and_copies_repeat():
     assert augment_train_split(original, options, seed=3)["train"]["text"] == texts
     assert augment_train_split(original, options, seed=4)["train"]["text"] != texts
     assert augment_train_split(original, Augmentation(), seed=3) is original  # all off: untouched
+    assert len(augment_train_split(original, options, seed=-5)["train"]) == len(texts)  # any int seed
 
 
 @pytest.mark.parametrize(

@@ -281,6 +281,18 @@ class TextclsTrainingArguments(TrainingArguments):
         },
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.embedding_sample_size < 2:
+            raise TextclsError(f"embedding_sample_size={self.embedding_sample_size}: expected 2 documents or more")
+        if self.embedding_eval_every < 0:
+            raise TextclsError(f"embedding_eval_every={self.embedding_eval_every}: expected 0 (off) or a positive N")
+        if self.embedding_eval_every and self.eval_strategy == "no":
+            raise TextclsError(
+                "embedding_eval_every measures at evaluations, but eval_strategy is 'no': set eval_strategy to "
+                "epoch or steps, or embedding_eval_every to 0."
+            )
+
 
 # Text cleaning (for the word-level models) is its own group: its options live beside the code that runs them.
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, TextCleaning, Augmentation, TextclsTrainingArguments)
