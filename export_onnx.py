@@ -23,7 +23,7 @@ import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto 
 from inference.files import read_inputs
 from inference.onnx_export import PARITY_TOLERANCE, compare_with_torch, export_onnx
 from modeling.lora import load_for_inference
-from textcls_errors import TextclsError
+from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("export_onnx")
 
@@ -65,15 +65,5 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
-def cli() -> int:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    try:
-        main()
-    except TextclsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(run_cli(main))

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from inference import TextClassifier
 from inference.files import read_inputs, with_predictions, write_outputs
-from textcls_errors import TextclsError
+from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("predict")
 
@@ -73,16 +73,5 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     return result
 
 
-def cli() -> int:
-    # logs go to stderr, so stdout holds only the predictions and can be piped on
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    try:
-        main()
-    except TextclsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(run_cli(main))

@@ -27,7 +27,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts import TextCleaning, clean_corpus, load_corpus
 from modeling.lora import load_for_inference
-from textcls_errors import TextclsError
+from textcls_errors import TextclsError, run_cli
 from training.arguments import parse_arguments, read_config
 from training.class_separation import document_embeddings, separation_metrics, stratified_sample
 from training.preprocessing import tokenize_corpus
@@ -169,15 +169,5 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     return EmbeddedSample(vectors, predictions, np.asarray(sample["label"]), texts, list(label_names), seed)
 
 
-def cli() -> int:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    try:
-        main()
-    except TextclsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(run_cli(main))
