@@ -79,18 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     with training_args.main_process_first(desc="loading the corpus"):
         corpus = load_corpus(
             data_args.dataset_name,
-            data_dir=data_args.data_dir,
-            train_file=data_args.train_file,
-            validation_file=data_args.validation_file,
-            test_file=data_args.test_file,
-            text_columns=data_args.text_columns,
-            label_column=data_args.label_column,
-            categories=data_args.categories,
-            remove=data_args.remove,
-            validation_split_percentage=data_args.validation_split_percentage,
-            max_train_samples=data_args.max_train_samples,
-            max_eval_samples=data_args.max_eval_samples,
-            max_predict_samples=data_args.max_predict_samples,
+            **data_args.corpus_settings(),
             seed=training_args.seed,
             cache_dir=model_args.cache_dir,
         )

@@ -64,7 +64,22 @@ class Augmentation:
         return bool(self.augment_synonym_prob or self.augment_delete_prob or self.augment_swap_prob)
 
 
-class WordNetSynonyms:
+class SynonymSource:
+    """Looks each distinct word up once: corpora repeat their words. A plain dict rather than lru_cache, so
+    that `datasets` can hash the map function that holds it."""
+
+    memo: dict[str, tuple[str, ...]]
+
+    def __call__(self, word: str) -> tuple[str, ...]:
+        if word not in self.memo:
+            self.memo[word] = self.lookup(word)
+        return self.memo[word]
+
+    def lookup(self, word: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+
+class WordNetSynonyms(SynonymSource):
     """A word's WordNet synonyms: the other lemmas of every synset it belongs to, read from index.* and data.*.
 
     index.<pos> lists each lemma's synset offsets; data.<pos> holds each synset at that byte offset.
@@ -92,11 +107,6 @@ class WordNetSynonyms:
                 self.offsets.setdefault(parts[0], []).extend((name, int(offset)) for offset in offsets)
         self.memo: dict[str, tuple[str, ...]] = {}
 
-    def __call__(self, word: str) -> tuple[str, ...]:
-        if word not in self.memo:
-            self.memo[word] = self.lookup(word)
-        return self.memo[word]
-
     def lookup(self, word: str) -> tuple[str, ...]:
         found: dict[str, None] = {}
         for name, offset in self.offsets.get(word.lower(), []):
@@ -109,7 +119,7 @@ class WordNetSynonyms:
         return tuple(found)
 
 
-class GloveNeighbours:
+class GloveNeighbours(SynonymSource):
     """A word's nearest neighbours (cosine) among the most frequent GloVe words."""
 
     def __init__(self, cache_dir: str | None = None):
@@ -121,11 +131,6 @@ class GloveNeighbours:
         self.unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-8)
         self.index = {word: row for row, word in enumerate(self.words)}
         self.memo: dict[str, tuple[str, ...]] = {}
-
-    def __call__(self, word: str) -> tuple[str, ...]:
-        if word not in self.memo:
-            self.memo[word] = self.lookup(word)
-        return self.memo[word]
 
     def lookup(self, word: str) -> tuple[str, ...]:
         row = self.index.get(word.lower())

@@ -95,13 +95,10 @@ def test_bad_settings_say_what_is_accepted(settings):
 
 
 def test_a_run_trains_on_the_augmented_split(tmp_path):
-    from tests.test_run_classification import config_for, make_documents
+    from tests.test_run_classification import config_for, write_splits
     from tests.tiny_models import build_tiny_model
 
-    files = {}
-    for split, count, seed in (("train", 60, 0), ("validation", 15, 1), ("test", 15, 2)):
-        files[split] = tmp_path / f"{split}.csv"
-        make_documents(count, seed).to_csv(files[split], index=False)
+    files = write_splits(tmp_path, 60, 15, 15)
     model_dir = build_tiny_model(tmp_path / "bert", "bert", ["rocket orbit goal recipe"], 3)
     settings = dict(augment_swap_prob=0.2, augment_copies=2, num_train_epochs=1, embedding_projection=False)
     results = run_classification.main([config_for(tmp_path, model_dir, files, **settings)])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import run_classification
-from tests.test_run_classification import TOPICS, config_for, make_documents
+from tests.test_run_classification import TOPICS, config_for, make_documents, write_splits
 from tests.tiny_models import build_tiny_model
 from tests.wandb_offline import offline_run
 from textcls_errors import TextclsError
@@ -24,12 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def csv_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("csv")
-    paths = {}
-    for split, count, seed in (("train", 240, 0), ("validation", 45, 1), ("test", 30, 2)):
-        paths[split] = folder / f"{split}.csv"
-        make_documents(count, seed).to_csv(paths[split], index=False)
-    return paths
+    return write_splits(tmp_path_factory.mktemp("csv"), 240, 45, 30)
 
 
 @pytest.fixture(scope="module")

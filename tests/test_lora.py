@@ -13,7 +13,7 @@ import predict
 import run_classification
 from modeling.lora import add_lora, load_for_inference
 from modeling.word_models import build_word_model
-from tests.test_run_classification import config_for, make_documents
+from tests.test_run_classification import config_for, write_splits
 from tests.tiny_models import build_tiny_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
@@ -21,12 +21,7 @@ from training.arguments import parse_arguments
 
 @pytest.fixture(scope="module")
 def csv_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("csv")
-    paths = {}
-    for split, count, seed in (("train", 150, 0), ("validation", 30, 1), ("test", 30, 2)):
-        paths[split] = folder / f"{split}.csv"
-        make_documents(count, seed).to_csv(paths[split], index=False)
-    return paths
+    return write_splits(tmp_path_factory.mktemp("csv"), 150, 30, 30)
 
 
 def train(tmp_path, csv_files, family, **settings):

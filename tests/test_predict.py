@@ -147,12 +147,9 @@ def test_script_exits_2_without_a_traceback(tmp_path):
 def test_predictions_equal_the_runs_own_test_predictions(tmp_path):
     """A run that cut long texts at both ends (head+tail) and cleaned them: predict.py reads them alike."""
     import run_classification
-    from tests.test_run_classification import config_for, make_documents
+    from tests.test_run_classification import config_for, write_splits
 
-    files = {}
-    for split, count, seed in (("train", 120, 0), ("validation", 30, 1), ("test", 30, 2)):
-        files[split] = tmp_path / f"{split}.csv"
-        make_documents(count, seed).to_csv(files[split], index=False)
+    files = write_splits(tmp_path, 120, 30, 30)
     model_dir = build_tiny_model(tmp_path / "bert", "bert", pd.read_csv(files["train"])["body"].tolist(), 3)
     settings = dict(max_seq_length=10, truncation_side="head+tail", simple_preprocess=True, num_train_epochs=2)
     run_classification.main([config_for(tmp_path, model_dir, files, **settings)])

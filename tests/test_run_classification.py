@@ -35,14 +35,18 @@ def make_documents(count: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.fixture(scope="module")
-def csv_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("csv")
+def write_splits(folder: Path, train: int, validation: int, test: int) -> dict[str, Path]:
+    """train.csv, validation.csv and test.csv of made-up documents (seeds 0, 1, 2) in `folder`."""
     paths = {}
-    for split, count, seed in (("train", 300, 0), ("validation", 30, 1), ("test", 45, 2)):
+    for seed, (split, count) in enumerate((("train", train), ("validation", validation), ("test", test))):
         paths[split] = folder / f"{split}.csv"
         make_documents(count, seed).to_csv(paths[split], index=False)
     return paths
+
+
+@pytest.fixture(scope="module")
+def csv_files(tmp_path_factory):
+    return write_splits(tmp_path_factory.mktemp("csv"), 300, 30, 45)
 
 
 @pytest.fixture(scope="module")

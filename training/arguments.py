@@ -219,6 +219,16 @@ class DataArguments:
         if self.max_seq_length < 8:
             raise TextclsError(f"max_seq_length must be at least 8 tokens; got {self.max_seq_length}.")
 
+    def corpus_settings(self, with_samples: bool = True) -> dict:
+        """The keyword arguments of `data_scripts.load_corpus` that these settings give (sample limits optional)."""
+        names = [
+            "data_dir", "train_file", "validation_file", "test_file", "text_columns", "label_column", "categories",
+            "remove", "validation_split_percentage",
+        ]  # fmt: skip
+        if with_samples:
+            names += ["max_train_samples", "max_eval_samples", "max_predict_samples"]
+        return {name: getattr(self, name) for name in names}
+
 
 @dataclass
 class TextclsTrainingArguments(TrainingArguments):

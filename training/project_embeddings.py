@@ -121,20 +121,9 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     except (OSError, ValueError) as error:
         raise TextclsError(f"cannot load the model in {model_dir}: {error}") from None
 
-    corpus = load_corpus(
-        data_args.dataset_name,
-        data_dir=data_args.data_dir,
-        train_file=data_args.train_file,
-        validation_file=data_args.validation_file,
-        test_file=data_args.test_file,
-        text_columns=data_args.text_columns,
-        label_column=data_args.label_column,
-        categories=data_args.categories,
-        remove=data_args.remove,
-        validation_split_percentage=data_args.validation_split_percentage,
-        seed=seed,
-        cache_dir=model_args.cache_dir,
-    )
+    # the whole split: the projection takes its own stratified sample below
+    settings = data_args.corpus_settings(with_samples=False)
+    corpus = load_corpus(data_args.dataset_name, **settings, seed=seed, cache_dir=model_args.cache_dir)
     if options.split not in corpus:
         raise TextclsError(f"the corpus has no {options.split!r} split; it has {', '.join(corpus)}")
     label_names = corpus[options.split].features["label"].names
