@@ -1,9 +1,10 @@
 """Export a saved classifier to ONNX (batch and sequence length dynamic) and check it against PyTorch.
 
-torch's dynamo exporter (torch.export + onnxscript) handles the transformer backbones and the GloVe
-mean-pool model. The RNN models are refused: they pack each batch by text length, a data-dependent step
-that torch.export cannot trace, and the older TorchScript exporter drops the lengths, so its graph gives
-other logits (measured here: max |difference| 1.08 on a 2-text batch).
+torch's dynamo exporter (torch.export + onnxscript) handles every model here. The RNN models pack each batch
+by text length, a data-dependent step torch.export cannot trace; under export they compute the same numbers
+on the padded batch instead (see `LstmModel._run_unpacked`), which becomes ONNX LSTM/GRU operators. The older
+TorchScript exporter is not used: it drops the lengths, so its RNN graphs give other logits (max |difference|
+1.08 on a 2-text batch).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from textcls_errors import TextclsError
 logger = logging.getLogger(__name__)
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-UNSUPPORTED = {"textcls-lstm": "the RNN models (packed sequences cannot be traced by torch.export)"}
+DYNAMIC_AXES = ("batch", "sequence")
 PARITY_TOLERANCE = 1e-4
+# torch.onnx swaps in while-loop kernels for these so that their sequence length stays dynamic, but a kernel
+# cached by an earlier export in the same process wins over the swap (torch 2.13), fixing the length
+RECURRENT_OPS = (torch.ops.aten.lstm.input, torch.ops.aten.gru.input)
 
 
 class LogitsOnly(torch.nn.Module):
@@ -39,18 +43,15 @@ class LogitsOnly(torch.nn.Module):
 
 def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str]) -> Path:
     """Write `path` with dynamic batch and sequence axes; returns it."""
-    model_type = model.config.model_type
-    if model_type in UNSUPPORTED:
-        raise TextclsError(
-            f"ONNX export does not support {UNSUPPORTED[model_type]} yet; GloVe and transformer models export."
-        )
     model = model.eval()
     encoded = tokenizer(list(sample_texts), padding=True, truncation=True, return_tensors="pt")
     names = [name for name in INPUTS if name in encoded]
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    batch, sequence = (torch.export.Dim(axis) for axis in DYNAMIC_AXES)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
+    for op in RECURRENT_OPS:
+        getattr(op, "_dispatch_cache", {}).clear()
+    program = torch.onnx.export(
         LogitsOnly(model),
         tuple(encoded[name] for name in names),
         str(path),
@@ -60,6 +61,19 @@ def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str])
         dynamo=True,
         external_data=False,  # one file, as users expect to copy it
     )
+    # torch.onnx falls back to fixed sizes rather than fail when tracing pins an axis: refuse such a graph
+    fixed = [
+        f"{value.name} axis {axis}"
+        for value in program.model.graph.inputs
+        for axis in (0, 1)
+        if isinstance(value.shape[axis], int)
+    ]
+    if fixed:
+        path.unlink()
+        raise TextclsError(
+            f"the ONNX export fixed the size of {', '.join(fixed)} instead of keeping it dynamic, so {path} was "
+            "deleted; export with sample texts of at least two tokens (--check_texts)"
+        )
     return path
 
 

@@ -5,7 +5,9 @@ loss, and `output_hidden_states=True` ends `hidden_states` with the document vec
 `outputs.hidden_states[-1][:, 0]` is the document embedding here just as it is the [CLS] vector for BERT.
 
 Batches are packed (`pack_padded_sequence`), so the recurrent network never reads padding: the outputs do not
-depend on how much a batch is padded, and padding costs no compute.
+depend on how much a batch is padded, and padding costs no compute. Packing is a data-dependent step that
+torch.export cannot trace, so under `torch.export` (the ONNX exporter) the same numbers are computed on the padded
+batch instead (`LstmModel._run_unpacked`); training and eager inference always take the packed path.
 
 This file and `configuration_lstm.py` are copied next to the weights by `save_pretrained`; it imports nothing
 from this project so that `from_pretrained(..., trust_remote_code=True)` works anywhere.
@@ -25,6 +27,8 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from .configuration_lstm import LstmConfig
 
 RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+# saturates the sigmoid to exactly 1 (or 0 when negated) in float32 and below
+SATURATING_GATE_BIAS = 1e4
 
 
 def classification_loss(config: LstmConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -159,21 +163,21 @@ class LstmModel(LstmPreTrainedModel):
         if input_ids.shape[1] == 0:  # a batch of empty texts: read one padding token instead of nothing
             input_ids = input_ids.new_full((input_ids.shape[0], 1), self.config.pad_token_id)
             attention_mask = torch.zeros_like(input_ids)
-        if (attention_mask[:, 1:] > attention_mask[:, :-1]).any():
+        exporting = torch.compiler.is_exporting()
+        # a data-dependent check torch.export cannot trace: exported graphs trust the tokenizer's right padding
+        if not exporting and (attention_mask[:, 1:] > attention_mask[:, :-1]).any():
             raise ValueError("LstmModel needs right padding: attention_mask rows must be ones followed by zeros")
 
         seq_len = input_ids.shape[1]
         # an empty text is read as its first (padding) token: packing needs at least one step per row
         lengths = attention_mask.sum(dim=1).clamp(min=1)
         token_vectors = self.embeddings(input_ids)
-        packed = pack_padded_sequence(token_vectors, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_outputs, final_state = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=seq_len)
+        # packing is a data-dependent step torch.export cannot trace; exports take the same numbers unpacked
+        run = self._run_unpacked if exporting else self._run_packed
+        outputs, final_states = run(token_vectors, lengths)
 
         if self.config.pooling == "last":
-            final_hidden = final_state[0] if isinstance(final_state, tuple) else final_state  # LSTM: (h, c)
-            # (num_layers * directions, batch, hidden): the top layer's forward (and backward) final states
-            pooled = torch.cat(list(final_hidden[-self.num_directions :]), dim=-1)
+            pooled = final_states
         else:
             steps = torch.arange(seq_len, device=input_ids.device)
             real = (steps[None, :] < lengths[:, None]).unsqueeze(-1)
@@ -188,6 +192,80 @@ class LstmModel(LstmPreTrainedModel):
             hidden_states=(token_vectors, outputs, pooled.unsqueeze(1)) if output_hidden_states else None,
         )
         return output if return_dict else output.to_tuple()
+
+    def _run_packed(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The top layer's outputs (zero at padding) and its final states (the directions concatenated), read
+        packed so that the recurrent network never sees padding."""
+        packed = pack_padded_sequence(token_vectors, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_outputs, final_state = self.rnn(packed)
+        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=token_vectors.shape[1])
+        final_hidden = final_state[0] if isinstance(final_state, tuple) else final_state  # LSTM: (h, c)
+        # (num_layers * directions, batch, hidden): the top layer's forward (and backward) final states
+        return outputs, torch.cat(list(final_hidden[-self.num_directions :]), dim=-1)
+
+    def _run_unpacked(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What `_run_packed` returns, computed on the padded batch with shape-independent steps only.
+
+        Each layer and direction runs on its own. Padding is on the right, so the forward direction reaches every
+        real token before any padding: its outputs there are the packed ones, and its final state is the output at
+        the last real token. The backward direction reads each text reversed within its own length (padding stays
+        at the end), and its outputs are put back in text order the same way.
+        """
+        batch_size, seq_len, _ = token_vectors.shape
+        steps = torch.arange(seq_len, device=token_vectors.device)[None, :]
+        real = steps < lengths[:, None]
+        # reverses the real tokens of each row and leaves its padding in place; its own inverse
+        reverse = torch.where(real, lengths[:, None] - 1 - steps, steps)
+        last_real = (lengths - 1)[:, None]
+
+        layer_input = token_vectors
+        for layer in range(self.config.num_layers):
+            if layer > 0:  # nn.RNNBase's dropout between stacked layers
+                layer_input = nn.functional.dropout(layer_input, self.rnn.dropout, self.training)
+            outputs, final_states = [], []
+            for direction in range(self.num_directions):
+                weights = self.rnn.all_weights[layer * self.num_directions + direction]  # w_ih, w_hh, b_ih, b_hh
+                backward = direction == 1
+                cell_input = _gather_steps(layer_input, reverse) if backward else layer_input
+                cell_output = _run_one_direction(self.config.cell, cell_input, weights)
+                final_states.append(_gather_steps(cell_output, last_real)[:, 0])
+                outputs.append(_gather_steps(cell_output, reverse) if backward else cell_output)
+            layer_input = torch.cat(outputs, dim=-1)
+        return layer_input * real.unsqueeze(-1), torch.cat(final_states, dim=-1)
+
+
+def _run_one_direction(cell: str, inputs: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+    """The outputs of one recurrent layer reading `inputs` (batch first) from zero states, as nn.LSTM and nn.GRU
+    compute them: one operator for the whole sequence, which torch.export keeps with a dynamic length."""
+    initial = inputs.new_zeros(1, inputs.shape[0], weights[1].shape[1])
+    # (input, hx, weights, has_biases, num_layers, dropout, train, bidirectional, batch_first) -> (outputs, state)
+    if cell == "lstm":
+        return torch.lstm(inputs, [initial, initial], weights, True, 1, 0.0, False, False, True)[0]
+    if cell == "rnn":  # torch.export unrolls the Elman RNN over time, fixing the length; as a GRU it does not
+        weights = _elman_as_gru(*weights)
+    return torch.gru(inputs, initial, weights, True, 1, 0.0, False, False, True)[0]
+
+
+def _elman_as_gru(w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> list[torch.Tensor]:
+    """GRU weights that compute the tanh Elman RNN with these weights, to rounding.
+
+    With zero weights and saturating biases the GRU's reset gate is exactly 1 and its update gate exactly 0, so
+    its new state is its candidate `tanh(W_in x + b_in + W_hn h + b_hn)`: the Elman RNN's update.
+    """
+    hidden = w_hh.shape[1]
+    gate_bias = torch.full((hidden,), SATURATING_GATE_BIAS, dtype=b_ih.dtype, device=b_ih.device)
+    # torch stacks the GRU's gates as (reset, update, candidate)
+    return [
+        torch.cat([w_ih.new_zeros(2 * hidden, w_ih.shape[1]), w_ih]),
+        torch.cat([w_hh.new_zeros(2 * hidden, hidden), w_hh]),
+        torch.cat([gate_bias, -gate_bias, b_ih]),
+        torch.cat([b_hh.new_zeros(2 * hidden), b_hh]),
+    ]
+
+
+def _gather_steps(sequences: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """`sequences[b, steps[b, t]]` for every row b and position t: (batch, seq, width) -> (batch, positions, width)."""
+    return sequences.gather(1, steps.unsqueeze(-1).expand(-1, -1, sequences.shape[-1]))
 
 
 class LstmForSequenceClassification(LstmPreTrainedModel):

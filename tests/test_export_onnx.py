@@ -1,4 +1,4 @@
-"""export_onnx.py: transformer and GloVe classifiers export with dynamic axes and match PyTorch; RNNs are refused."""
+"""export_onnx.py: transformer, GloVe and RNN classifiers export with dynamic axes and match PyTorch."""
 
 import numpy as np
 import onnxruntime
@@ -7,6 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 import export_onnx
+from modeling.lora import load_for_inference
 from modeling.word_models import build_word_model
 from tests.tiny_models import build_tiny_model
 from textcls_errors import TextclsError
@@ -14,37 +15,59 @@ from textcls_errors import TextclsError
 TEXTS = ["the rocket reached orbit", "goal in the last minute of the match", "bake the bread", "a"]
 
 
-@pytest.fixture(scope="module")
-def glove_dir(tmp_path_factory):
+# RNN settings that together cover every cell, pooling, depth and direction (each export takes a while)
+RNN_SETTINGS = {
+    "lstm": {"cell": "lstm", "num_layers": 2, "bidirectional": True, "pooling": "last"},
+    "gru": {"cell": "gru", "num_layers": 1, "bidirectional": True, "pooling": "mean"},
+    "rnn": {"cell": "rnn", "num_layers": 2, "bidirectional": False, "pooling": "max"},
+}
+
+
+def save_word_model(folder, model_type: str, **settings):
     torch.manual_seed(0)
-    model, tokenizer = build_word_model("glove", TEXTS * 3, ["x", "y", "z"], word_vectors=None)
-    folder = tmp_path_factory.mktemp("glove")
+    model, tokenizer = build_word_model(
+        model_type, TEXTS * 3, ["x", "y", "z"], word_vectors=None, model_kwargs=settings or None
+    )
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert", "glove"])
+@pytest.fixture(scope="module")
+def glove_dir(tmp_path_factory):
+    return save_word_model(tmp_path_factory.mktemp("glove"), "glove")
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert", "glove", *RNN_SETTINGS])
 def test_export_matches_torch_on_other_shapes(family, tmp_path, glove_dir):
-    folder = glove_dir if family == "glove" else build_tiny_model(tmp_path / family, family, TEXTS * 5, 3)
+    if family in RNN_SETTINGS:
+        folder = save_word_model(tmp_path / family, "lstm", embedding_dim=8, hidden_size=4, **RNN_SETTINGS[family])
+    else:
+        folder = glove_dir if family == "glove" else build_tiny_model(tmp_path / family, family, TEXTS * 5, 3)
+    # the check texts differ in length, so right padding meets the backward direction of the RNNs
     report = export_onnx.main(["--model_dir", str(folder), "--output", str(tmp_path / "model.onnx")])
     assert report["max_abs_logit_difference"] < 1e-4 and report["texts"] == len(export_onnx.CHECK_TEXTS)
 
-    # a batch size and length the export never saw
+    # a batch size and length the export never saw, texts of 1 to 8 words
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
     tokenizer = AutoTokenizer.from_pretrained(folder)
     batch = tokenizer(TEXTS * 2, padding=True, return_tensors="np")
     inputs = {item.name: batch[item.name] for item in session.get_inputs()}
-    assert session.run(None, inputs)[0].shape == (8, 3)
+    logits = session.run(None, inputs)[0]
+    assert logits.shape == (8, 3)
+    model = load_for_inference(folder)
+    with torch.no_grad():
+        expected = model(**{name: torch.from_numpy(array) for name, array in inputs.items()}).logits.numpy()
+    np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-4)
 
 
-def test_rnn_models_are_refused_with_the_reason(tmp_path):
-    model, tokenizer = build_word_model("lstm", TEXTS, ["x", "y"], word_vectors=None)
-    model.save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    with pytest.raises(TextclsError, match="RNN models"):
-        export_onnx.main(["--model_dir", str(tmp_path)])
-    assert not np.any([path.suffix == ".onnx" for path in tmp_path.iterdir()])
+def test_the_cli_writes_model_onnx_into_an_lstm_folder(tmp_path):
+    folder = save_word_model(tmp_path, "lstm", embedding_dim=8, hidden_size=4, num_layers=1, bidirectional=True)
+    with open(tmp_path / "texts.txt", "w") as texts:
+        texts.write("the rocket reached orbit\nbake the bread\ngoal in the last minute of the match\n")
+    report = export_onnx.main(["--model_dir", str(folder), "--check_texts", str(tmp_path / "texts.txt")])
+    assert report["file"] == str(folder / "model.onnx") and (folder / "model.onnx").is_file()
+    assert report["texts"] == 3 and report["max_abs_logit_difference"] < 1e-4
 
 
 def test_an_export_that_disagrees_is_deleted(tmp_path, glove_dir, monkeypatch):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from torch.nn import functional
+from torch.nn.utils.rnn import pack_padded_sequence
 from transformers import AutoModelForSequenceClassification
 
 from modeling import LstmConfig, LstmForSequenceClassification, LstmModel
@@ -149,3 +150,42 @@ def test_save_and_load_keep_weights_and_frozen_embeddings(tmp_path):
     input_ids, attention_mask = padded_batch(TEXTS)
     expected = model(input_ids, attention_mask=attention_mask).logits
     torch.testing.assert_close(loaded(input_ids, attention_mask=attention_mask).logits, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("cell", "num_layers", "bidirectional", "pooling"),
+    list(itertools.product(CELLS, (1, 2), (False, True), POOLINGS)),
+)
+def test_the_unpacked_path_for_export_gives_the_packed_numbers(cell, num_layers, bidirectional, pooling):
+    torch.manual_seed(2)
+    settings = {"cell": cell, "num_layers": num_layers, "bidirectional": bidirectional, "pooling": pooling}
+    model = LstmModel(tiny_config(**settings)).eval()
+    input_ids, attention_mask = padded_batch([*TEXTS, [9]], extra_padding=2)  # right padding of 2 to 5 steps
+    token_vectors = model.embeddings(input_ids)
+    lengths = attention_mask.sum(dim=1)
+    packed_outputs, packed_final = model._run_packed(token_vectors, lengths)
+    outputs, final = model._run_unpacked(token_vectors, lengths)
+    torch.testing.assert_close(outputs, packed_outputs, rtol=0, atol=1e-6)
+    torch.testing.assert_close(final, packed_final, rtol=0, atol=1e-6)
+
+
+def test_training_and_eager_inference_take_the_packed_path(monkeypatch):
+    """The export-only path must not change what training computes: the same dropout mask, loss and gradients
+    as running the recurrent layers on the packed batch by hand."""
+    monkeypatch.setattr(LstmModel, "_run_unpacked", lambda *args: pytest.fail("unpacked path outside export"))
+    model = LstmForSequenceClassification(tiny_config(cell="lstm", pooling="last", dropout=0.5)).train()
+    input_ids, attention_mask = padded_batch(TEXTS)
+    labels = torch.tensor([0, 1, 1])
+    torch.manual_seed(3)
+    loss = model(input_ids, attention_mask=attention_mask, labels=labels).loss
+    gradients = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+
+    torch.manual_seed(3)
+    packed = pack_padded_sequence(model.lstm.embeddings(input_ids), [4, 2, 3], batch_first=True, enforce_sorted=False)
+    (final_h, _) = model.lstm.rnn(packed)[1]
+    logits = model.classifier(model.dropout(torch.cat([final_h[-2], final_h[-1]], dim=-1)))
+    expected_loss = functional.cross_entropy(logits, labels)
+    expected_gradients = torch.autograd.grad(expected_loss, list(model.parameters()), allow_unused=True)
+    assert torch.equal(loss, expected_loss)
+    for got, expected in zip(gradients, expected_gradients, strict=True):
+        assert (got is None and expected is None) or torch.equal(got, expected)
