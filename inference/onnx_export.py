@@ -52,7 +52,7 @@ def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str])
     for op in RECURRENT_OPS:
         getattr(op, "_dispatch_cache", {}).clear()
     program = torch.onnx.export(
-        LogitsOnly(model),
+        LogitsOnly(model).eval(),
         tuple(encoded[name] for name in names),
         str(path),
         input_names=names,
@@ -71,8 +71,8 @@ def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str])
     if fixed:
         path.unlink()
         raise TextclsError(
-            f"the ONNX export fixed the size of {', '.join(fixed)} instead of keeping it dynamic, so {path} was "
-            "deleted; export with sample texts of at least two tokens (--check_texts)"
+            f"the ONNX export fixed the size of {', '.join(fixed)} instead of keeping it dynamic (torch pinned it "
+            f"while tracing the model), so {path} was deleted"
         )
     return path
 
