@@ -17,6 +17,7 @@ import socket
 import sys
 
 from inference import TextClassifier
+from inference.attributions import METHODS
 from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("demo_app")
@@ -31,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=7860, help="Port to listen on (default: 7860).")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
     parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
+    parser.add_argument(
+        "--attribution_method",
+        choices=METHODS,
+        default="integrated_gradients",
+        help="How the token attributions are computed (see inference/attributions.py).",
+    )
+    parser.add_argument(
+        "--n_steps", type=int, default=50, help="Integrated-gradients steps: fewer answer faster, more exactly."
+    )
     return parser
 
 
@@ -54,6 +64,8 @@ def check_port_free(host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     options = build_parser().parse_args(argv)
+    if options.n_steps < 1:
+        raise TextclsError(f"--n_steps must be at least 1, got {options.n_steps}")
     check_port_free(options.host, options.port)
     classifier = TextClassifier(options.model_dir, device=options.device, max_length=options.max_length)
 
@@ -61,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from inference.demo_server import create_app
 
-    app = create_app(classifier)
+    app = create_app(classifier, method=options.attribution_method, n_steps=options.n_steps)
     if options.host not in LOOPBACK:
         logger.warning("listening on %s: anyone who can reach this address can use the model", options.host)
     shown_host = f"[{options.host}]" if ":" in options.host else options.host  # an IPv6 address in a URL

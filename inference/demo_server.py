@@ -15,7 +15,9 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from inference.attributions import attribute
 from inference.classifier import TextClassifier
+from inference.explanation_html import attributions_html
 from textcls_errors import TextclsError
 
 PAGE = Path(__file__).with_name("demo_page.html")
@@ -50,11 +52,11 @@ def model_summary(classifier: TextClassifier) -> dict:
     }
 
 
-def create_app(classifier: TextClassifier) -> FastAPI:
-    """The demo app around a loaded classifier: GET / (the page), /api/info, POST /api/predict, /api/explain."""
-    from inference.attributions import attribute  # the explain step; imported here to keep startup errors local
-    from inference.explanation_html import attributions_html
+def create_app(classifier: TextClassifier, **attribution_options) -> FastAPI:
+    """The demo app around a loaded classifier: GET / (the page), /api/info, POST /api/predict, /api/explain.
 
+    `attribution_options` go to `inference.attributions.attribute` (method, n_steps, ...).
+    """
     app = FastAPI(title="textcls demo", docs_url=None, redoc_url=None)
     model_lock = threading.Lock()
     summary = model_summary(classifier)
@@ -87,7 +89,7 @@ def create_app(classifier: TextClassifier) -> FastAPI:
             )
         try:
             with model_lock:
-                result = attribute(classifier, text, label=request.label)
+                result = attribute(classifier, text, label=request.label, **attribution_options)
         except TextclsError as error:
             raise HTTPException(status_code=400, detail=str(error)) from None
         return {

@@ -124,6 +124,14 @@ def test_api_refuses_empty_long_and_unknown_label_with_messages(bert_dir):
     assert client.post("/api/predict", json={}).status_code == 422  # no text field: FastAPI's validation
 
 
+def test_attribution_options_reach_the_explainer(bert_dir):
+    classifier = TextClassifier(bert_dir, device="cpu")
+    client = TestClient(create_app(classifier, method="lime", n_samples=40))
+    explained = client.post("/api/explain", json={"text": TEXTS[1]}).json()
+    direct = attribute(classifier, TEXTS[1], method="lime", n_samples=40)
+    assert explained["method"] == "lime" and explained["scores"] == pytest.approx(direct.scores, abs=1e-5)
+
+
 def test_bad_model_dir_and_busy_port_are_one_line_errors(tmp_path, capsys):
     missing = ["--model_dir", str(tmp_path / "missing"), "--port", str(free_port())]
     assert run_cli(lambda: demo_app.main(missing)) == 2
@@ -134,6 +142,8 @@ def test_bad_model_dir_and_busy_port_are_one_line_errors(tmp_path, capsys):
         port = busy.getsockname()[1]
         with pytest.raises(TextclsError, match=f"127.0.0.1:{port}: is in use; pass another --port"):
             demo_app.main(["--model_dir", str(tmp_path), "--port", str(port)])
+    with pytest.raises(TextclsError, match="--n_steps must be at least 1, got 0"):
+        demo_app.main(["--model_dir", str(tmp_path), "--n_steps", "0"])
     with pytest.raises(TextclsError, match="--port=70000"):
         demo_app.check_port_free("127.0.0.1", 70000)
 
