@@ -90,11 +90,12 @@ def encode(classifier, text: str) -> EncodedText:
             words.append([position])
             spans.append((start, end))
         previous = word_ids[source]
-    inputs = {name: torch.tensor([kept[name][0]]) for name in ("attention_mask", "token_type_ids") if name in kept}
+    names = [name for name in ("attention_mask", "token_type_ids") if name in kept]
+    inputs = {name: torch.tensor([kept[name][0]], dtype=torch.long) for name in names}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return EncodedText(
         text=cleaned,
-        input_ids=torch.tensor([ids]),
+        input_ids=torch.tensor([ids], dtype=torch.long),
         extras=inputs,
         words=words,
         tokens=[cleaned[start:end] for start, end in spans],

@@ -41,8 +41,28 @@ def attributions_html(attributions: TokenAttributions) -> str:
     header = (
         f'<div style="font-size:0.85em;color:#555;margin-bottom:4px">'
         f"<b>{escape(attributions.label)}</b> (probability {attributions.probability:.3f}); {escape(method)}: "
-        f'<span style="background:{token_color(1, 1)}">for</span> / '
-        f'<span style="background:{token_color(-1, 1)}">against</span> the class</div>'
+        f'<span style="background:{token_color(0.6, 1)}">for</span> / '
+        f'<span style="background:{token_color(-0.6, 1)}">against</span> the class</div>'
     )
     text = f'<div style="line-height:1.9;white-space:pre-wrap;font-family:sans-serif">{body}</div>'
     return f'<div class="token-attributions">{header}{text}</div>'
+
+
+def explanation_page(title: str, sections: list[tuple[str, str, list[str]]]) -> str:
+    """A standalone HTML page: for each (heading, attributions fragment, image file names) a section."""
+    parts = []
+    for heading, fragment, images in sections:
+        pictures = "".join(
+            f'<img src="{escape(name)}" alt="{escape(name)}" style="max-width:48%;vertical-align:top;margin:4px">'
+            for name in images
+        )
+        parts.append(
+            f'<section style="margin:18px 0;padding:12px;border:1px solid #ddd;border-radius:6px">'
+            f'<h3 style="margin:0 0 8px 0;font-family:sans-serif">{escape(heading)}</h3>{fragment}<div>{pictures}</div>'
+            "</section>"
+        )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+        f'<body style="max-width:1100px;margin:auto;font-family:sans-serif">'
+        f"<h1>{escape(title)}</h1>{''.join(parts)}</body></html>\n"
+    )
