@@ -260,6 +260,7 @@ def test_end_to_end_on_a_lora_run_of_run_classification(tmp_path):
     import run_classification
     from tests.test_run_classification import config_for, write_splits
 
+    (tmp_path / "csv").mkdir()
     csv_files = write_splits(tmp_path / "csv", 48, 12, 24)
     texts = pd.read_csv(csv_files["train"])["body"].tolist()
     torch.manual_seed(0)
