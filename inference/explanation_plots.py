@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
 
 from inference.attention import ClsAttention  # noqa: E402
 from inference.attributions import TokenAttributions  # noqa: E402
@@ -54,15 +55,18 @@ def plot_cls_attention(attention: ClsAttention, path: str | Path, per_head: bool
     columns = [attention.mean] + (list(attention.weights) if per_head else [])
     names = ["mean"] + ([f"head {h + 1}" for h in range(len(attention.weights))] if per_head else [])
     matrix = np.stack(columns, axis=1)[:shown]
-    figure, axes = plt.subplots(figsize=(2.2 + 0.55 * len(names), 0.22 * shown + 1.6))
+    figure, axes = plt.subplots(figsize=(3.2 + 0.55 * len(names), 0.22 * shown + 1.6))
     image = axes.imshow(matrix, aspect="auto", cmap="viridis", interpolation="nearest")
     if per_head:
         axes.axvline(0.5, color="white", linewidth=3)  # the mean apart from the heads
     axes.set_yticks(range(shown), attention.tokens[:shown], fontsize=8)
     axes.set_xticks(range(len(names)), names, rotation=90 if per_head else 0, fontsize=8)
     cut = f" (first {shown} of {len(attention.tokens)} tokens)" if shown < len(attention.tokens) else ""
-    axes.set_title(f"Last-layer attention from {attention.tokens[0]}{cut}", fontsize=10)
-    figure.colorbar(image, ax=axes, fraction=0.08, pad=0.04, label="attention weight")
+    heads = len(attention.weights)
+    axes.set_title(f"Last-layer attention from {attention.tokens[0]}\n({heads} heads){cut}", fontsize=10)
+    # a colour bar as tall as the map, however many tokens it has
+    bar_axes = make_axes_locatable(axes).append_axes("right", size=0.18, pad=0.1)
+    figure.colorbar(image, cax=bar_axes, label="attention weight")
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=110)
