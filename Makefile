@@ -15,9 +15,9 @@ DEMO_FLAGS ?= --output_dir outputs/demo --max_train_samples 3000 --max_eval_samp
 	--max_predict_samples 1000 --max_seq_length 128 --num_train_epochs 2 --early_stopping_patience 0 \
 	--learning_rate 3e-4 --per_device_train_batch_size 16
 
-.PHONY: install wordnet demo test lint clean
+.PHONY: install wordnet chromium demo test lint clean
 
-install: $(VENV)/.installed wordnet
+install: $(VENV)/.installed wordnet chromium
 
 # WordNet 3.0 for the optional word filter of text_cleaning: Debian's dictionary files, when we may apt-get.
 # Without them everything else works; that filter then says how to supply WordNet.
@@ -25,6 +25,14 @@ wordnet:
 	@if [ ! -d /usr/share/wordnet ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null) \
 		|| echo "note: could not install wordnet-base; the WordNet filter will be unavailable"; fi
+
+# Debian's Chromium for the demo page's browser test (Playwright drives it; it never downloads a browser).
+# Without it that test fails and says how to install it.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null) \
+		|| echo "note: could not install chromium; tests/test_demo_page.py will fail until it is installed"; fi
 
 # Re-runs only when the dependencies change; otherwise `make install` returns at once.
 $(VENV)/.installed: setup.cfg pyproject.toml

@@ -1,0 +1,221 @@
+"""Which tokens of a text made a saved classifier choose a class: integrated gradients or LIME, through Captum.
+
+The text is read as the model reads it: `TextClassifier` cleans it (as training did) and cuts it to the recorded
+length, and the attributions are computed on exactly those token ids. Word pieces are summed into the words they
+came from, so a transformer's "astro ##nomers" shows as one token; the special tokens ([CLS], [SEP]) are not shown.
+
+- integrated gradients (default): gradients of the class probability along a straight path in embedding space
+  from a baseline where every word is the padding token to the text (`LayerIntegratedGradients` on
+  `model.get_input_embeddings()`), so it works for every family, transformer, GloVe mean-pool and RNN alike.
+- LIME: a weighted ridge regression of the class probability on which words were kept, over random subsets of
+  words with the others replaced by the padding token (`captum.attr.Lime`). Slower and noisier here; see the
+  comparison in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+
+import torch
+from captum._utils.models.linear_model import SkLearnRidge
+from captum.attr import LayerIntegratedGradients, Lime
+
+from textcls_errors import TextclsError
+
+METHODS = ("integrated_gradients", "lime")
+
+
+@dataclass
+class TokenAttributions:
+    """Signed attributions toward `label`, one per displayed token of the text as the model read it."""
+
+    text: str  # the text as the model read it (after the recorded text cleaning)
+    tokens: list[str]  # tokens to display, in reading order (word pieces merged into words)
+    scores: list[float]  # signed attribution toward `label`, one per token (positive = evidence for label)
+    label: str  # the class explained
+    probability: float  # the model's probability of that class for this text
+    method: str  # "integrated_gradients" or "lime"
+    offsets: list[tuple[int, int]] = field(default_factory=list)  # each token's characters in `text`
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """The k tokens with the largest absolute attribution, largest first."""
+        order = sorted(range(len(self.scores)), key=lambda i: -abs(self.scores[i]))
+        return [(self.tokens[i], self.scores[i]) for i in order[:k]]
+
+
+@dataclass
+class EncodedText:
+    """One text as the classifier reads it: token ids, the other model inputs, and the displayed words."""
+
+    text: str
+    input_ids: torch.Tensor  # (1, length)
+    extras: dict[str, torch.Tensor]  # attention_mask, token_type_ids: (1, length)
+    words: list[list[int]]  # for each displayed token, the positions of its ids
+    tokens: list[str]
+    offsets: list[tuple[int, int]]
+    pad_token_id: int
+
+
+def encode(classifier, text: str) -> EncodedText:
+    """Clean and cut `text` exactly as `classifier.predict_proba` does, and group its ids into words."""
+    cleaned = classifier.clean([text])[0]
+    tokenizer = classifier._collate.tokenizer  # the tokenizer that classifier's own encoding uses
+    # The classifier's encoding (cleaning replayed, long texts cut as in training) decides the ids; the full
+    # encoding of the same text only supplies where each kept id came from (characters, word).
+    kept = classifier._tokenize({"text": [cleaned]})
+    ids = kept["input_ids"][0]
+    full = tokenizer(cleaned, truncation=False, return_offsets_mapping=True, return_special_tokens_mask=True)
+    full_ids = full["input_ids"]
+    head = 0  # the kept ids are a prefix of the full encoding plus a suffix of it
+    while head < min(len(ids), len(full_ids)) and ids[head] == full_ids[head]:
+        head += 1
+    positions = list(range(head)) + list(range(len(full_ids) - (len(ids) - head), len(full_ids)))
+    if [full_ids[p] for p in positions] != ids:  # cannot happen for a head/tail cut; a guard, not a user error
+        raise RuntimeError("could not align the classifier's token ids with the tokenizer's offsets")
+    word_ids = full.word_ids()
+    words: list[list[int]] = []
+    spans: list[tuple[int, int]] = []
+    previous = None
+    for position, source in enumerate(positions):
+        if full["special_tokens_mask"][source] or word_ids[source] is None:
+            previous = None
+            continue
+        start, end = full["offset_mapping"][source]
+        if word_ids[source] == previous and words:
+            words[-1].append(position)
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            words.append([position])
+            spans.append((start, end))
+        previous = word_ids[source]
+    names = [name for name in ("attention_mask", "token_type_ids") if name in kept]
+    inputs = {name: torch.tensor([kept[name][0]], dtype=torch.long) for name in names}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return EncodedText(
+        text=cleaned,
+        input_ids=torch.tensor([ids], dtype=torch.long),
+        extras=inputs,
+        words=words,
+        tokens=[cleaned[start:end] for start, end in spans],
+        offsets=spans,
+        pad_token_id=pad,
+    )
+
+
+def class_probabilities(classifier, input_ids: torch.Tensor, extras: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Softmax over the classes for a batch of id rows that share one text's other inputs (same length)."""
+    device = classifier.device
+    batch = {name: value.to(device).expand(input_ids.shape[0], -1) for name, value in extras.items()}
+    logits = classifier.model(input_ids=input_ids.to(device), **batch).logits
+    return torch.softmax(logits.float(), dim=-1)
+
+
+def attribute(
+    classifier,
+    text: str,
+    label: str | None = None,
+    method: str = "integrated_gradients",
+    n_steps: int = 50,
+    n_samples: int = 300,
+    seed: int = 0,
+) -> TokenAttributions:
+    """Token attributions for one raw text; label None = the predicted class.
+
+    `n_steps`: points on the integrated-gradients path; `n_samples`: LIME's perturbed texts (seeded by `seed`).
+    """
+    if method not in METHODS:
+        raise TextclsError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+    if label is not None and label not in classifier.label_names:
+        raise TextclsError(f"label={label!r}: this model's classes are {', '.join(classifier.label_names)}")
+    encoded = encode(classifier, text)
+    with torch.no_grad():
+        probabilities = class_probabilities(classifier, encoded.input_ids, encoded.extras)[0]
+    target = int(probabilities.argmax()) if label is None else classifier.label_names.index(label)
+    if not encoded.words:  # nothing the model read is a word (empty text, or every word cleaned away)
+        scores: list[float] = []
+    elif method == "integrated_gradients":
+        scores = _integrated_gradients(classifier, encoded, target, n_steps)
+    else:
+        scores = _lime(classifier, encoded, target, n_samples, seed)
+    return TokenAttributions(
+        text=encoded.text,
+        tokens=encoded.tokens,
+        scores=scores,
+        label=classifier.label_names[target],
+        probability=float(probabilities[target]),
+        method=method,
+        offsets=encoded.offsets,
+    )
+
+
+def baseline_ids(encoded: EncodedText) -> torch.Tensor:
+    """The text with every word's ids replaced by the padding id; special tokens stay."""
+    baseline = encoded.input_ids.clone()
+    for positions in encoded.words:
+        baseline[0, positions] = encoded.pad_token_id
+    return baseline
+
+
+def _forward(classifier, encoded: EncodedText):
+    def probabilities(input_ids: torch.Tensor) -> torch.Tensor:
+        return class_probabilities(classifier, input_ids, encoded.extras)
+
+    return probabilities
+
+
+def _gradients_enabled(classifier):
+    """cuDNN computes RNN gradients only in training mode; the model must stay in eval mode (no dropout)."""
+    if classifier.device.type == "cuda":
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()
+
+
+def _integrated_gradients(classifier, encoded: EncodedText, target: int, n_steps: int) -> list[float]:
+    explainer = LayerIntegratedGradients(_forward(classifier, encoded), classifier.model.get_input_embeddings())
+    with _gradients_enabled(classifier):
+        per_dimension = explainer.attribute(
+            encoded.input_ids.to(classifier.device),
+            baselines=baseline_ids(encoded).to(classifier.device),
+            target=target,
+            n_steps=n_steps,
+            internal_batch_size=classifier.batch_size,
+        )
+    per_id = per_dimension.sum(dim=-1)[0].detach().cpu()
+    return [float(per_id[positions].sum()) for positions in encoded.words]
+
+
+def _lime_similarity(original, perturbed, interpretable, **kwargs) -> float:
+    """The lime package's text kernel: cosine distance (x100) of the kept-words vector to all-ones, width 25."""
+    kept = float(interpretable.sum())
+    total = interpretable.numel()
+    distance = 100 * (1 - math.sqrt(kept / total)) if total else 0.0
+    return math.exp(-(distance**2) / 25**2)
+
+
+def _lime(classifier, encoded: EncodedText, target: int, n_samples: int, seed: int) -> list[float]:
+    feature_mask = torch.full_like(encoded.input_ids, -1)
+    for index, positions in enumerate(encoded.words):
+        feature_mask[0, positions] = index
+    # Special tokens form one more feature that is never removed: their baseline is themselves.
+    feature_mask[feature_mask < 0] = len(encoded.words)
+    explainer = Lime(
+        _forward(classifier, encoded), interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=_lime_similarity
+    )
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        with torch.no_grad():
+            weights = explainer.attribute(
+                encoded.input_ids.to(classifier.device),
+                baselines=baseline_ids(encoded).to(classifier.device),
+                target=target,
+                feature_mask=feature_mask.to(classifier.device),
+                n_samples=n_samples,
+                perturbations_per_eval=classifier.batch_size,
+                return_input_shape=False,
+            )
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return [float(value) for value in weights[0, : len(encoded.words)].cpu()]

@@ -1,0 +1,68 @@
+"""Token attributions as HTML: each token on a green (for the class) or red (against it) background."""
+
+from __future__ import annotations
+
+from html import escape
+
+from inference.attributions import TokenAttributions
+
+POSITIVE, NEGATIVE = (22, 163, 74), (220, 38, 38)  # green: evidence for the label; red: against it
+
+
+def token_color(score: float, largest: float) -> str:
+    """An rgba background whose opacity is the score's share of the largest absolute score."""
+    red, green, blue = POSITIVE if score >= 0 else NEGATIVE
+    alpha = min(abs(score) / largest, 1.0) * 0.8 if largest > 0 else 0.0
+    return f"rgba({red},{green},{blue},{alpha:.3f})"
+
+
+def _token_span(token: str, score: float, largest: float) -> str:
+    style = f"background:{token_color(score, largest)};border-radius:3px;padding:0 1px"
+    return f'<span style="{style}" title="{score:+.4f}">{escape(token)}</span>'
+
+
+def attributions_html(attributions: TokenAttributions) -> str:
+    """An HTML fragment (inline styles, no <html>/<body>) of the text with its tokens highlighted by score."""
+    largest = max((abs(score) for score in attributions.scores), default=0.0)
+    pieces = []
+    if attributions.offsets and len(attributions.offsets) == len(attributions.tokens):
+        # The text as read, with the characters between tokens (spaces, dropped punctuation) left plain.
+        cursor = 0
+        for (start, end), score in zip(attributions.offsets, attributions.scores, strict=True):
+            pieces.append(escape(attributions.text[cursor:start]))
+            pieces.append(_token_span(attributions.text[start:end], score, largest))
+            cursor = end
+        pieces.append(escape(attributions.text[cursor:]))
+    else:
+        pairs = zip(attributions.tokens, attributions.scores, strict=True)
+        pieces = [_token_span(token, score, largest) + " " for token, score in pairs]
+    body = "".join(pieces) if attributions.tokens else f"<em>{escape('(no words left to explain)')}</em>"
+    method = attributions.method.replace("_", " ")
+    header = (
+        f'<div style="font-size:0.85em;color:#555;margin-bottom:4px">'
+        f"<b>{escape(attributions.label)}</b> (probability {attributions.probability:.3f}); {escape(method)}: "
+        f'<span style="background:{token_color(0.6, 1)}">for</span> / '
+        f'<span style="background:{token_color(-0.6, 1)}">against</span> the class</div>'
+    )
+    text = f'<div style="line-height:1.9;white-space:pre-wrap;font-family:sans-serif">{body}</div>'
+    return f'<div class="token-attributions">{header}{text}</div>'
+
+
+def explanation_page(title: str, sections: list[tuple[str, str, list[str]]]) -> str:
+    """A standalone HTML page: for each (heading, attributions fragment, image file names) a section."""
+    parts = []
+    for heading, fragment, images in sections:
+        pictures = "".join(
+            f'<img src="{escape(name)}" alt="{escape(name)}" style="max-width:48%;vertical-align:top;margin:4px">'
+            for name in images
+        )
+        parts.append(
+            f'<section style="margin:18px 0;padding:12px;border:1px solid #ddd;border-radius:6px">'
+            f'<h3 style="margin:0 0 8px 0;font-family:sans-serif">{escape(heading)}</h3>{fragment}<div>{pictures}</div>'
+            "</section>"
+        )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+        f'<body style="max-width:1100px;margin:auto;font-family:sans-serif">'
+        f"<h1>{escape(title)}</h1>{''.join(parts)}</body></html>\n"
+    )

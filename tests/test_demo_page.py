@@ -1,0 +1,276 @@
+"""demo_app.py: the JSON API for every model family, and the page end to end in headless Chromium.
+
+The browser test starts `python demo_app.py` on a free loopback port with a tiny locally built model, types a
+text, clicks Classify, and checks that the page shows TextClassifier's prediction, every class probability and
+the attribution tokens; the page may only talk to 127.0.0.1. It needs Debian's chromium (`make install` puts it
+there as root) and the playwright package (the dev extra), and fails, rather than skips, without them.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from transformers import AutoConfig
+
+import demo_app
+from data_scripts.text_cleaning import TextCleaning, build_cleaner
+from inference import TextClassifier
+from inference.attributions import attribute
+from inference.demo_server import EMPTY_TEXT, create_app
+from modeling.word_models import build_word_model
+from tests.tiny_models import build_tiny_model
+from textcls_errors import TextclsError, run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+LABELS = ["business", "science", "sports"]
+TEXTS = [
+    "The Rockets won the game in overtime, the coach said.",
+    "Shares of the bank fell after its quarterly report!",
+    "Astronomers found water ice on a distant moon.",
+    "It was a quiet day.",
+]
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+# Chromium's own background traffic (updates, sync, safe browsing) would leave the machine; these turn it off.
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def _with_labels(folder: Path) -> Path:
+    config = AutoConfig.from_pretrained(folder)
+    config.id2label, config.label2id = dict(enumerate(LABELS)), {name: i for i, name in enumerate(LABELS)}
+    config.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    return _with_labels(build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", TEXTS * 10, len(LABELS)))
+
+
+def _word_model_dir(folder: Path, family: str, cleaning: TextCleaning | None = None) -> Path:
+    torch.manual_seed(0)
+    texts = build_cleaner(cleaning)({"text": TEXTS})["text"] if cleaning else TEXTS
+    model, tokenizer = build_word_model(family, texts, LABELS, word_vectors=None)
+    if cleaning:
+        model.config.text_cleaning = cleaning.as_config()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module", params=["bert", "glove", "lstm"])
+def family_dir(request, bert_dir, tmp_path_factory):
+    if request.param == "bert":
+        return bert_dir
+    # the GloVe model was trained on cleaned text: the API must replay that cleaning
+    cleaning = TextCleaning(simple_preprocess=True, remove_stopwords=True) if request.param == "glove" else None
+    return _word_model_dir(tmp_path_factory.mktemp(request.param), request.param, cleaning)
+
+
+def test_api_predicts_and_explains_like_the_classifier(family_dir):
+    classifier = TextClassifier(family_dir, device="cpu")
+    client = TestClient(create_app(classifier))
+    assert "textcls demo" in client.get("/").text
+    info = client.get("/api/info").json()
+    assert info["labels"] == LABELS and info["name"] == family_dir.name
+
+    answer = client.post("/api/predict", json={"text": TEXTS[0]})
+    assert answer.status_code == 200
+    expected = dict(zip(LABELS, classifier.predict_proba([TEXTS[0]])[0], strict=True))
+    shown = answer.json()["probabilities"]
+    assert [row["label"] for row in shown] == sorted(LABELS, key=lambda label: -expected[label])
+    assert answer.json()["label"] == max(expected, key=expected.get)
+    for row in shown:
+        assert row["probability"] == pytest.approx(expected[row["label"]], abs=1e-6)
+
+    least_likely = shown[-1]["label"]
+    explained = client.post("/api/explain", json={"text": TEXTS[0], "label": least_likely}).json()
+    direct = attribute(classifier, TEXTS[0], label=least_likely)
+    assert explained["label"] == least_likely and explained["tokens"] == direct.tokens
+    assert explained["scores"] == pytest.approx(direct.scores, abs=1e-5)
+    assert explained["probability"] == pytest.approx(expected[least_likely], abs=1e-5)
+    assert all(token in explained["html"] for token in direct.tokens)
+    if family_dir.name.startswith("glove"):  # read as trained: lowercased, stop words gone
+        assert direct.tokens == ["rockets", "won", "game", "overtime", "coach", "said"]
+
+
+def test_api_refuses_empty_long_and_unknown_label_with_messages(bert_dir):
+    client = TestClient(create_app(TextClassifier(bert_dir, device="cpu")))
+    for text in ["", "  \n\t "]:
+        for path in ["/api/predict", "/api/explain"]:
+            answer = client.post(path, json={"text": text})
+            assert answer.status_code == 400 and answer.json()["detail"] == EMPTY_TEXT
+    too_long = client.post("/api/predict", json={"text": "word " * 30_000})
+    assert too_long.status_code == 400 and "up to 100,000" in too_long.json()["detail"]
+    unknown = client.post("/api/explain", json={"text": TEXTS[0], "label": "cooking"})
+    assert unknown.status_code == 400 and "'cooking'" in unknown.json()["detail"]
+    assert client.post("/api/predict", json={}).status_code == 422  # no text field: FastAPI's validation
+
+
+def test_attribution_options_reach_the_explainer(bert_dir):
+    classifier = TextClassifier(bert_dir, device="cpu")
+    client = TestClient(create_app(classifier, method="lime", n_samples=40))
+    explained = client.post("/api/explain", json={"text": TEXTS[1]}).json()
+    direct = attribute(classifier, TEXTS[1], method="lime", n_samples=40)
+    assert explained["method"] == "lime" and explained["scores"] == pytest.approx(direct.scores, abs=1e-5)
+
+
+def test_bad_model_dir_and_busy_port_are_one_line_errors(tmp_path, capsys):
+    missing = ["--model_dir", str(tmp_path / "missing"), "--port", str(free_port())]
+    assert run_cli(lambda: demo_app.main(missing)) == 2
+    assert "holds no config.json" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(TextclsError, match=f"127.0.0.1:{port}: is in use; pass another --port"):
+            demo_app.main(["--model_dir", str(tmp_path), "--port", str(port)])
+    with pytest.raises(TextclsError, match="--n_steps must be at least 1, got 0"):
+        demo_app.main(["--model_dir", str(tmp_path), "--n_steps", "0"])
+    with pytest.raises(TextclsError, match="--port=70000"):
+        demo_app.check_port_free("127.0.0.1", 70000)
+
+
+# --- the page in a real browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chromium_executable() -> str:
+    """Debian's chromium; without it the browser test fails before starting the server, saying how to install it."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail(
+        "the demo page test needs a Chromium browser (looked for: " + ", ".join(CHROMIUM_NAMES) + "); install it "
+        "with `apt-get install chromium` (Debian/Ubuntu; `make install` does this when run as root)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(server: subprocess.Popen, url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"demo_app.py exited with code {server.returncode}:\n{server.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url + "/api/info", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"demo_app.py did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def demo_server(bert_dir, tmp_path):
+    """`python demo_app.py` on a free loopback port; always stopped afterwards."""
+    port = free_port()
+    log = open(tmp_path / "server.log", "w+")
+    server = subprocess.Popen(
+        [sys.executable, str(REPO / "demo_app.py"), "--model_dir", str(bert_dir), "--port", str(port)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(server, url)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        server.stderr.close()
+        log.close()
+
+
+def test_page_classifies_and_explains_in_headless_chromium(chromium_executable, bert_dir, demo_server, tmp_path):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the demo page test needs playwright: pip install -e '.[dev]' (never `playwright install`)")
+    classifier = TextClassifier(bert_dir, device="cpu")
+    text = TEXTS[2]
+    expected = dict(zip(LABELS, classifier.predict_proba([text])[0], strict=True))
+    predicted = max(expected, key=expected.get)
+    tokens = attribute(classifier, text).tokens
+
+    requested_hosts = set()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.on("request", lambda request: requested_hosts.add(urlparse(request.url).hostname))
+            page.goto(demo_server)
+            page.wait_for_function("document.getElementById('model-info').textContent.includes('3 classes')")
+
+            page.click("#classify")  # empty box: a message on the page, no results
+            page.wait_for_selector("#error:not([hidden])")
+            assert page.inner_text("#error") == EMPTY_TEXT
+            assert page.is_hidden("#results")
+
+            page.fill("#text", text)
+            page.click("#classify")
+            page.wait_for_selector("#results:not([hidden])")
+            page.wait_for_function("document.getElementById('results').dataset.explaining === 'false'")
+            assert page.is_hidden("#error")
+            assert page.inner_text("#predicted-label") == predicted
+
+            rows = page.query_selector_all("#probabilities .row")
+            shown = {row.get_attribute("data-label"): float(row.get_attribute("data-probability")) for row in rows}
+            assert list(shown) == sorted(LABELS, key=lambda label: -expected[label])  # sorted bars, all classes
+            assert shown == pytest.approx(expected, abs=1e-6)
+            for row in rows:
+                assert row.inner_text().split() == [
+                    row.get_attribute("data-label"),
+                    f"{100 * expected[row.get_attribute('data-label')]:.1f}%",
+                ]
+
+            assert page.get_attribute("#attributions", "data-label") == predicted
+            assert json.loads(page.get_attribute("#attributions", "data-tokens")) == tokens
+            highlighted = page.inner_text("#attributions .token-attributions")
+            assert all(token in highlighted for token in tokens)
+
+            screenshot = tmp_path / "demo_page.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
+
+            # Clicking another class explains that class.
+            other = rows[-1].get_attribute("data-label")
+            rows[-1].click()
+            page.wait_for_function(
+                f"document.getElementById('attributions').dataset.label === {json.dumps(other)}"
+                " && document.getElementById('results').dataset.explaining === 'false'"
+            )
+            assert page.get_attribute("#probabilities .row.explained", "data-label") == other
+        finally:
+            browser.close()
+    assert requested_hosts == {"127.0.0.1"}
