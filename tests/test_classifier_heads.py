@@ -15,6 +15,7 @@ import pytest
 import torch
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
@@ -90,6 +91,16 @@ def test_head_has_the_configured_layers_on_the_pretrained_encoder(family, backbo
     reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert type(reloaded) is type(model)
     torch.testing.assert_close(logits(reloaded, tokenizer), logits(model, tokenizer), rtol=0, atol=1e-6)
+
+
+def test_a_bare_encoder_checkpoint_fills_the_encoder(backbones, tmp_path):
+    """Backbones such as MiniLM are saved without a head and without the `bert.` prefix on their weights."""
+    AutoModel.from_pretrained(backbones["bert"]).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(backbones["bert"]).save_pretrained(tmp_path)
+    encoder = AutoModel.from_pretrained(tmp_path).state_dict()
+    model = mlp_model(tmp_path).state_dict()
+    shared = [name for name in encoder if not name.startswith("pooler.")]  # the head reads [CLS], not the pooler
+    assert shared and all(torch.equal(model[f"bert.{name}"], encoder[name]) for name in shared)
 
 
 def test_document_embedding_is_what_the_output_layer_reads(backbones, tmp_path):
