@@ -267,3 +267,12 @@ def test_a_saved_mlp_model_keeps_its_head(backbones):
     assert classifier_config(saved, "linear", None, None).classifier_hidden_sizes == [16]
     with pytest.raises(TextclsError, match="classifier_hidden_sizes \\[16\\], not \\[8\\]"):
         classifier_config(saved, "mlp", [8], None)
+
+
+def test_predictions_stop_at_the_backbones_position_limit(backbones, tmp_path):
+    """A tokenizer without a length limit: the wrapped encoder's max_position_embeddings (256 here) bounds reading."""
+    mlp_model(backbones["bert"]).save_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
+    tokenizer.model_max_length = int(1e30)
+    tokenizer.save_pretrained(tmp_path)
+    assert TextClassifier(tmp_path).max_length == 256
