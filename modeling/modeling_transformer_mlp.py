@@ -71,6 +71,7 @@ class TransformerMlpPreTrainedModel(PreTrainedModel):
     config: TransformerMlpConfig
     base_model_prefix = "encoder"  # replaced per instance by the backbone's own prefix (see the module docstring)
     main_input_name = "input_ids"
+    supports_gradient_checkpointing = True  # the encoder's layers checkpoint themselves; the head is small
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flex_attn = True

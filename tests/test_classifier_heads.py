@@ -18,6 +18,7 @@ from transformers import (
     AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    BertConfig,
     DataCollatorWithPadding,
     pipeline,
 )
@@ -276,3 +277,16 @@ def test_predictions_stop_at_the_backbones_position_limit(backbones, tmp_path):
     tokenizer.model_max_length = int(1e30)
     tokenizer.save_pretrained(tmp_path)
     assert TextClassifier(tmp_path).max_length == 256
+
+
+def test_gradient_checkpointing_reaches_the_encoder():
+    config = TransformerMlpConfig(
+        encoder=BertConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32),
+        classifier_hidden_sizes=[8],
+        num_labels=3,
+    )
+    model = TransformerMlpForSequenceClassification(config)
+    model.gradient_checkpointing_enable()
+    assert model.is_gradient_checkpointing
+    model.train()(torch.randint(0, 100, (2, 6)), labels=torch.tensor([0, 2])).loss.backward()
+    assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
