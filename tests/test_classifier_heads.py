@@ -203,14 +203,16 @@ REMOTE_CHECK = textwrap.dedent(
     else:
         raise SystemExit(f"the project is importable from {modeling.__file__}")
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     folder, texts = sys.argv[2], json.loads(sys.argv[3])
     model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
     assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
     with torch.no_grad():
-        print(json.dumps(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.tolist()))
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.tolist()
+    labels = [row["label"] for row in pipeline("text-classification", model=folder, trust_remote_code=True)(texts)]
+    print(json.dumps({"logits": logits, "labels": labels}))
     """
 )
 
@@ -237,8 +239,10 @@ def test_folder_loads_with_trust_remote_code_without_this_project(backbones, tmp
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    remote = torch.tensor(json.loads(completed.stdout.strip().splitlines()[-1]))
-    torch.testing.assert_close(remote, logits(model, tokenizer), rtol=0, atol=1e-6)
+    remote = json.loads(completed.stdout.strip().splitlines()[-1])
+    expected = logits(model, tokenizer)
+    torch.testing.assert_close(torch.tensor(remote["logits"]), expected, rtol=0, atol=1e-6)
+    assert remote["labels"] == [LABELS[index] for index in expected.argmax(-1).tolist()]
 
 
 @pytest.mark.parametrize(
