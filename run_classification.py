@@ -29,9 +29,10 @@ from transformers import (
     set_seed,
 )
 
-import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
+import modeling  # noqa: F401  registers the GloVe, RNN and transformer-MLP models with the Auto classes
 from data_scripts import clean_corpus, load_corpus
 from data_scripts.augmentation import augment_train_split
+from modeling.classifier_heads import classifier_config
 from modeling.hub import model_not_found_error, resolve_model_path
 from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
@@ -260,7 +261,7 @@ def check_separation_sample(labels) -> None:
 
 
 def load_pretrained(model_args, label_names: list[str]):
-    """A hub or local model and its tokenizer, with a classification head for these class names."""
+    """A hub or local model and its tokenizer, with a classification head (linear or MLP) for these class names."""
     model_path = resolve_model_path(model_args.model_name_or_path)
     tokenizer_path = resolve_model_path(model_args.tokenizer_name) if model_args.tokenizer_name else model_path
     try:
@@ -270,6 +271,10 @@ def load_pretrained(model_args, label_names: list[str]):
             id2label=dict(enumerate(label_names)),
             label2id={name: i for i, name in enumerate(label_names)},
             cache_dir=model_args.cache_dir,
+        )
+        # The architecture's own linear head, or an MLP: the config decides which model from_pretrained builds.
+        config = classifier_config(
+            config, model_args.classifier_head, model_args.classifier_hidden_sizes, model_args.classifier_dropout
         )
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, cache_dir=model_args.cache_dir)
         model = AutoModelForSequenceClassification.from_pretrained(

@@ -62,7 +62,8 @@ class TextClassifier:
             )
         if max_length is not None and max_length < MIN_LENGTH:
             raise TextclsError(f"max_length={max_length}: expected at least {MIN_LENGTH} tokens")
-        limits = [tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+        backbone = getattr(model.config, "encoder", model.config)  # an MLP head's config holds its backbone's
+        limits = [tokenizer.model_max_length, getattr(backbone, "max_position_embeddings", None)]
         limit = min([value for value in limits if isinstance(value, int) and 0 < value < 1_000_000] or [512])
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
         self._tokenize = make_tokenize_function(

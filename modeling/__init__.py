@@ -1,6 +1,7 @@
-"""What `run_classification.py` saves and loads: the word-vector models, their tokenizer and vectors.
+"""What `run_classification.py` saves and loads: the word-vector models, their tokenizer and vectors, and the
+transformer encoder with an MLP head.
 
-Importing this package registers the GloVe and RNN models with transformers' Auto classes, so
+Importing this package registers the GloVe, RNN and transformer-MLP models with transformers' Auto classes, so
 `AutoModelForSequenceClassification.from_pretrained(folder)` finds them by `model_type`, and marks them for
 `register_for_auto_class`, so that `save_pretrained` writes `auto_map` and copies the configuration and modeling
 files next to the weights: the saved folder then loads anywhere with `trust_remote_code=True`, without this project.
@@ -10,8 +11,10 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 
 from .configuration_glove import GloveConfig
 from .configuration_lstm import LstmConfig
+from .configuration_transformer_mlp import TransformerMlpConfig
 from .modeling_glove import GloveForSequenceClassification, GloveModel
 from .modeling_lstm import LstmForSequenceClassification, LstmModel
+from .modeling_transformer_mlp import TransformerMlpForSequenceClassification
 
 for _config, _model, _classifier in (
     (GloveConfig, GloveModel, GloveForSequenceClassification),
@@ -24,6 +27,13 @@ for _config, _model, _classifier in (
     _config.register_for_auto_class()
     _model.register_for_auto_class("AutoModel")
     _classifier.register_for_auto_class("AutoModelForSequenceClassification")
+# A transformer encoder with an MLP head (classifier_head "mlp"): its encoder is a stock AutoModel, so no AutoModel.
+AutoConfig.register(TransformerMlpConfig.model_type, TransformerMlpConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    TransformerMlpConfig, TransformerMlpForSequenceClassification, exist_ok=True
+)
+TransformerMlpConfig.register_for_auto_class()
+TransformerMlpForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
     "GloveConfig",
@@ -32,4 +42,6 @@ __all__ = [
     "LstmConfig",
     "LstmModel",
     "LstmForSequenceClassification",
+    "TransformerMlpConfig",
+    "TransformerMlpForSequenceClassification",
 ]

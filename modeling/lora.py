@@ -12,7 +12,9 @@ import logging
 from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
+from transformers.dynamic_module_utils import custom_object_save
 
+from modeling.configuration_transformer_mlp import TransformerMlpConfig
 from modeling.hub import resolve_model_path
 from textcls_errors import TextclsError
 
@@ -35,10 +37,12 @@ def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float, target_
     from peft import LoraConfig, TaskType, get_peft_model
 
     model_type = model.config.model_type
-    targets = target_modules or DEFAULT_TARGETS.get(model_type)
+    # An MLP head wraps a backbone: its attention layers are named as that backbone's, and its head is `classifier`.
+    backbone_type = model.config.encoder.model_type if isinstance(model.config, TransformerMlpConfig) else model_type
+    targets = target_modules or DEFAULT_TARGETS.get(backbone_type)
     if targets is None:
         raise TextclsError(
-            f"use_lora has no default layers for model type {model_type!r} (known: {', '.join(DEFAULT_TARGETS)}): "
+            f"use_lora has no default layers for model type {backbone_type!r} (known: {', '.join(DEFAULT_TARGETS)}): "
             'name the attention projections to adapt with lora_target_modules, e.g. ["query", "value"].'
         )
     config = LoraConfig(
@@ -80,7 +84,10 @@ def save_lora_result(model, output_dir: str | Path, base_name: str, merge: bool)
         return
     model.peft_config["default"].base_model_name_or_path = base_name
     model.save_pretrained(output_dir)
-    model.get_base_model().config.save_pretrained(output_dir)
+    base = model.get_base_model()
+    if base._auto_class is not None:  # custom code (an MLP head): its files and auto_map travel with the adapter
+        custom_object_save(base, output_dir, config=base.config)
+    base.config.save_pretrained(output_dir)
 
 
 def is_adapter_folder(folder: str | Path) -> bool:

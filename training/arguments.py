@@ -15,6 +15,7 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from data_scripts.augmentation import Augmentation
 from data_scripts.text_cleaning import TextCleaning
+from modeling.classifier_heads import CLASSIFIER_HEADS
 from textcls_errors import TextclsError
 
 TRUNCATION_SIDES = ("head", "tail", "head+tail")
@@ -61,6 +62,27 @@ class ModelArguments:
         metadata={
             "help": "Stop after this many evaluations without improving metric_for_best_model "
             "(EarlyStoppingCallback). Needs eval_strategy != 'no'."
+        },
+    )
+
+    # Classification head of a pretrained transformer (model_name_or_path).
+    classifier_head: str = field(
+        default="linear",
+        metadata={
+            "help": "'linear': the architecture's own head (BERT's pooler + linear layer, RoBERTa's head, ...). "
+            "'mlp': dense layers (classifier_hidden_sizes) over the first-token vector; saved folders and Hub "
+            "repos reload with the same layers (model type textcls-transformer-mlp)."
+        },
+    )
+    classifier_hidden_sizes: list[int] | None = field(
+        default=None,
+        metadata={"help": "mlp head: widths of its dense layers, e.g. 256 64 (default: one as wide as the encoder)."},
+    )
+    classifier_dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "Dropout before each layer of the head (default: the architecture's own, e.g. BERT's "
+            "hidden_dropout_prob 0.1, DistilBERT's seq_classif_dropout 0.2)."
         },
     )
 
@@ -131,8 +153,40 @@ class ModelArguments:
                 f"use_lora adapts a pretrained transformer; model_type={self.model_type!r} builds a small word-level "
                 "model that trains in full anyway. Remove use_lora, or give model_name_or_path."
             )
+        self._check_classifier_head()
         if self.word_vectors in (None, "random"):
             self.embedding_init = "random"  # one switch for "no pretrained vectors", whichever field said it
+
+    def _check_classifier_head(self) -> None:
+        if self.classifier_head not in CLASSIFIER_HEADS:
+            raise TextclsError(
+                f"classifier_head must be one of {', '.join(CLASSIFIER_HEADS)}; got {self.classifier_head!r}."
+            )
+        head_settings = {
+            "classifier_head": self.classifier_head if self.classifier_head != "linear" else None,
+            "classifier_hidden_sizes": self.classifier_hidden_sizes,
+            "classifier_dropout": self.classifier_dropout,
+        }
+        given = [name for name, value in head_settings.items() if value is not None]
+        if self.model_type is not None and given:
+            raise TextclsError(
+                f"{', '.join(given)} set the head of a pretrained transformer; model_type={self.model_type!r} builds "
+                "a word-level model, whose dense layers and dropout are hidden_sizes (glove) and dropout."
+            )
+        if self.classifier_hidden_sizes is not None and self.classifier_head != "mlp":
+            raise TextclsError(
+                f"classifier_hidden_sizes={self.classifier_hidden_sizes} needs classifier_head 'mlp' (the linear "
+                "head has no hidden layers); got classifier_head={self.classifier_head!r}."
+            )
+        if self.classifier_hidden_sizes is not None and (
+            not self.classifier_hidden_sizes or min(self.classifier_hidden_sizes) < 1
+        ):
+            raise TextclsError(
+                f"classifier_hidden_sizes must be one or more positive widths, e.g. 256 64; got "
+                f"{self.classifier_hidden_sizes}."
+            )
+        if self.classifier_dropout is not None and not 0 <= self.classifier_dropout < 1:
+            raise TextclsError(f"classifier_dropout must be in [0, 1); got {self.classifier_dropout}.")
 
 
 @dataclass
