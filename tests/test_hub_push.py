@@ -145,7 +145,7 @@ def test_push_uploads_the_model_its_card_and_code_and_the_copy_predicts_alike(
     if family == "lora":
         assert card.data.base_model == BASE_ID
         assert json.loads((hub / "adapter_config.json").read_text())["base_model_name_or_path"] == BASE_ID
-    assert f'model="{REPO_ID}"' in card.text or f'"{REPO_ID}"' in card.text
+    assert f'"{REPO_ID}"' in card.text  # the loading code names the repository
 
     # No path of this machine, and the token nowhere: not in a pushed file, not in the logs.
     forbidden = [str(tmp_path), str(Path.home()), "/tmp/", TOKEN]
@@ -205,6 +205,13 @@ def test_an_adapter_on_a_local_backbone_is_not_pushed(tmp_path, csv_files, backb
     with pytest.raises(TextclsError, match="merge_lora"):
         run_classification.main([config, "--push_to_hub", "true", "--hub_model_id", REPO_ID])
     assert fake_hub.repos == [] and not (tmp_path / "out").exists()
+
+
+def test_a_run_that_trains_nothing_pushes_nothing(tmp_path, csv_files, backbone, fake_hub):
+    config = config_for(tmp_path, backbone, csv_files)
+    with pytest.raises(TextclsError, match="do_train is false"):
+        run_classification.main([config, "--push_to_hub", "true", "--do_train", "false"])
+    assert fake_hub.repos == []
 
 
 def test_checkpoint_pushes_are_refused(tmp_path, csv_files, backbone):

@@ -75,6 +75,11 @@ def create_repo(args: TrainingArguments, model_args) -> str:
     """Check that the run can be shared and create (or find) its repository, before training; returns its full
     id ("user/name")."""
     name = repo_name(args)
+    if not args.do_train:
+        raise TextclsError(
+            "push_to_hub shares the model that the run trains and saves, but do_train is false: output_dir gets no "
+            "model. Train (do_train true), or push the model folder you evaluated with `hf upload`."
+        )
     base = model_args.model_name_or_path
     if model_args.use_lora and not model_args.merge_lora and base and Path(base).expanduser().exists():
         raise TextclsError(
@@ -121,6 +126,8 @@ def push_run(args: TrainingArguments, repo_id: str):
     """Upload the run's shareable files in one commit; returns huggingface_hub's CommitInfo."""
     output_dir = Path(args.output_dir)
     names = files_to_push(output_dir)
+    if "config.json" not in names or not any(name.endswith(".safetensors") for name in names):
+        raise TextclsError(f"{output_dir} holds no saved model (config.json and *.safetensors): nothing to push")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name)) for name in names]
     try:
         commit = HfApi(token=args.hub_token).create_commit(

@@ -151,7 +151,8 @@ def run_settings(*argument_groups) -> dict:
                 continue
             value = getattr(group, item.name)
             default = item.default_factory() if item.default_factory is not MISSING else item.default
-            if value == default or value is None:
+            always = item.name == "word_vectors" and getattr(group, "model_type", None)  # what a word model is made of
+            if (value == default and not always) or value is None:
                 continue
             if item.name in FILE_SETTINGS:
                 value = Path(value).name
@@ -215,6 +216,10 @@ def summary(kind: str, base_model: str | None, settings: dict, label_names: list
     }[kind]
     if base_model:
         what += f", from [{base_model}](https://huggingface.co/{base_model})"
+    if kind in ("glove", "lstm"):
+        vectors = settings.get("word_vectors", "random")
+        random = vectors == "random" or settings.get("embedding_init") == "random"
+        what += " with randomly initialised embeddings" if random else f" initialised with the {vectors} vectors"
     dataset = settings.get("dataset_name")
     if dataset:
         data = DATASET_TITLES.get(dataset, dataset)
