@@ -40,7 +40,10 @@ from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 from training.class_separation import stratified_sample
 from training.embedding_callback import ClassSeparationCallback
+from training.hub_push import create_repo as create_hub_repo
+from training.hub_push import for_trainer, push_run, repo_name
 from training.metrics import compute_metrics, softmax
+from training.model_card import write_model_card
 from training.preprocessing import tokenize_corpus
 from training.reports import (
     plot_confusion_matrix,
@@ -71,6 +74,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         training_args.world_size,
         training_args.device,
     )
+    # The Hub repository is made before training, so that a missing login fails now and not after hours.
+    hub_repo = None
+    if training_args.push_to_hub and training_args.should_save:
+        hub_repo = create_hub_repo(training_args, model_args)
     resume_from = checkpoint_to_resume(
         training_args.output_dir, training_args.resume_from_checkpoint, training_args.do_train
     )
@@ -192,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     trainer = ClassificationTrainer(
         model=model,
-        args=training_args,
+        args=for_trainer(training_args),  # the Trainer pushes nothing itself: push_run does, with the card
         train_dataset=tokenized["train"] if training_args.do_train else None,
         eval_dataset=eval_dataset if training_args.do_eval else None,
         processing_class=tokenizer,
@@ -245,7 +252,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     if trainer.is_world_process_zero():
         plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
+        arguments = (model_args, data_args, cleaning_args, augmentation_args, training_args)
+        write_model_card(output_dir, hub_repo or repo_name(training_args), label_names, *arguments)
         log_summary(results, output_dir)
+        if hub_repo is not None:
+            push_run(training_args, hub_repo)
     return results
 
 

@@ -111,6 +111,11 @@ def test_tiny_model_trains_and_writes_every_output(family, tmp_path, csv_files, 
     assert saved["embedding_silhouette_after"] > saved["embedding_silhouette_before"], saved
     assert saved["embedding_knn_accuracy_after"] > 0.8, saved
 
+    # the model card is written by every run, pushed or not (its content: tests/test_model_card.py)
+    card = (out / "README.md").read_text()
+    assert f"| test | {saved['test_accuracy']:.4f} | {saved['test_macro_f1']:.4f} |" in card
+    assert "(embeddings_tsne.png)" in card
+
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "food", "1": "space", "2": "sport"}
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()

@@ -326,6 +326,13 @@ class TextclsTrainingArguments(TrainingArguments):
         default_factory=torch.cuda.is_available,
         metadata={"help": "Pin batches in page-locked memory (only helps when copying to a GPU)."},
     )
+    hub_strategy: str = field(
+        default="end",
+        metadata={
+            "help": "Only 'end': with push_to_hub, the finished model, its card and results go to the Hub in one "
+            "commit at the end of the run (checkpoints are not pushed)."
+        },
+    )
     embedding_projection: bool = field(
         default=True,
         metadata={
@@ -347,6 +354,11 @@ class TextclsTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.hub_strategy != "end":
+            raise TextclsError(
+                f"hub_strategy={str(self.hub_strategy.value)!r}: only 'end' is supported (run_classification.py "
+                "pushes the finished model with its card once, at the end; checkpoints stay local)."
+            )
         if self.embedding_sample_size < 2:
             raise TextclsError(f"embedding_sample_size={self.embedding_sample_size}: expected 2 documents or more")
         if self.embedding_eval_every < 0:

@@ -1,0 +1,332 @@
+"""The model card: output_dir/README.md, what the Hub shows on the model's page.
+
+YAML metadata (library, pipeline tag, base model, datasets, metrics with their values) through huggingface_hub's
+ModelCardData, then the results of all_results.json, the class names, the settings that define the run, the
+class-separation figure and how to load the model. Written at the end of every run, pushed or not; it replaces the
+template README.md that peft writes beside an adapter (its base model is the local folder the backbone was read
+from).
+
+Nothing of this machine goes in: the base model is named by the id the user gave (never the folder of an offline
+copy), data files by their file names, and output, cache and data folders and tokens are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import huggingface_hub
+import peft
+import torch
+import transformers
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+# Hub datasets holding the same corpora as the named datasets (linked from the card's metadata).
+HUB_DATASETS = {"20newsgroups": "SetFit/20_newsgroups", "ag_news": "fancyzhx/ag_news"}
+DATASET_TITLES = {"20newsgroups": "20 Newsgroups", "ag_news": "AG News"}
+FIGURES = {
+    "embeddings_tsne.png": "Validation documents in the model's document embedding (t-SNE), before and after training",
+    "confusion_matrix.png": "Confusion matrix on the test split",
+    "training_curves.png": "Training and validation curves",
+}
+# Settings that are places on this machine: never in a card.
+LOCAL_SETTINGS = {"cache_dir", "data_dir", "wordnet_dir", "output_dir"}
+# Settings whose value is a file: the card shows its name only.
+FILE_SETTINGS = {"train_file", "validation_file", "test_file", "word_vectors"}
+# The TrainingArguments that define a run (the rest is logging, saving and hardware).
+TRAINING_SETTINGS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "optim",
+    "label_smoothing_factor",
+    "metric_for_best_model",
+    "train_sampling_strategy",
+    "fp16",
+    "bf16",
+    "seed",
+)
+
+
+def write_model_card(
+    output_dir: str | Path,
+    repo_id: str,
+    label_names: list[str],
+    model_args,
+    data_args,
+    cleaning_args,
+    augmentation_args,
+    training_args,
+) -> Path:
+    """Write output_dir/README.md for the run whose results are in output_dir/all_results.json."""
+    output_dir = Path(output_dir)
+    results_file = output_dir / "all_results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    settings = run_settings(model_args, data_args, cleaning_args, augmentation_args, training_args)
+    card = build_model_card(
+        repo_id=repo_id,
+        label_names=label_names,
+        results=results,
+        settings=settings,
+        base_model=hub_base_model(model_args.model_name_or_path) if model_args.model_type is None else None,
+        kind=model_kind(model_args, output_dir),
+        figures=[name for name in FIGURES if (output_dir / name).is_file()],
+        text_cleaning=" -> ".join(step for step, on in cleaning_args.as_config().items() if on) or None,
+    )
+    path = output_dir / "README.md"
+    card.save(path)
+    return path
+
+
+def build_model_card(
+    repo_id: str,
+    label_names: list[str],
+    results: dict[str, float],
+    settings: dict,
+    base_model: str | None,
+    kind: str,
+    figures: list[str],
+    text_cleaning: str | None = None,
+) -> ModelCard:
+    """The card as a ModelCard; `kind` is "transformer", "lora-adapter", "glove" or "lstm"."""
+    dataset = settings.get("dataset_name")
+    data = ModelCardData(
+        model_name=repo_id.split("/")[-1],
+        base_model=base_model,
+        library_name="peft" if kind == "lora-adapter" else "transformers",
+        pipeline_tag="text-classification",
+        datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
+        language="en" if dataset in HUB_DATASETS else None,
+        metrics=["accuracy", "f1"],
+        tags=card_tags(kind, settings),
+        eval_results=eval_results(results, dataset) or None,
+    )
+    sections = [
+        f"# {repo_id.split('/')[-1]}",
+        summary(kind, base_model, settings, label_names),
+        results_section(results),
+        labels_section(label_names),
+        figures_section(figures, results),
+        usage_section(repo_id, kind, base_model, text_cleaning, settings),
+        settings_section(settings),
+        versions_section(settings),
+    ]
+    body = "\n\n".join(section for section in sections if section)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+
+
+def hub_base_model(model_name_or_path: str | None) -> str | None:
+    """The hub id a transformer was fine-tuned from; None for a local folder (its path means nothing elsewhere)."""
+    if not model_name_or_path or Path(model_name_or_path).expanduser().exists():
+        return None
+    return model_name_or_path
+
+
+def model_kind(model_args, output_dir: Path) -> str:
+    """Which loading instructions the folder needs."""
+    if model_args.model_type is not None:
+        return model_args.model_type
+    if (output_dir / "adapter_config.json").is_file():
+        return "lora-adapter"
+    return "transformer"
+
+
+def run_settings(*argument_groups) -> dict:
+    """The settings that define the run, as a JSON config for run_classification.py, without local paths.
+
+    Model, data, cleaning and augmentation settings appear when they differ from their defaults; the training
+    settings of TRAINING_SETTINGS always.
+    """
+    settings: dict = {}
+    *own_groups, training_args = argument_groups
+    for group in own_groups:
+        for item in fields(group):
+            if not item.init or item.name in LOCAL_SETTINGS:
+                continue
+            value = getattr(group, item.name)
+            default = item.default_factory() if item.default_factory is not MISSING else item.default
+            always = item.name == "word_vectors" and getattr(group, "model_type", None)  # what a word model is made of
+            if (value == default and not always) or value is None:
+                continue
+            if item.name in FILE_SETTINGS:
+                value = Path(value).name
+            elif item.name == "model_name_or_path":
+                value = hub_base_model(value)
+                if value is None:
+                    continue
+            settings[item.name] = value
+    for name in TRAINING_SETTINGS:
+        value = getattr(training_args, name)
+        if name == "max_steps" and value <= 0:
+            continue
+        settings[name] = value.value if hasattr(value, "value") else value  # enums (lr_scheduler_type, optim)
+    if training_args.world_size > 1:
+        settings["processes"] = training_args.world_size
+    return settings
+
+
+def card_tags(kind: str, settings: dict) -> list[str]:
+    tags = ["text-classification", "textcls"]
+    if kind == "glove":
+        tags += ["glove", "word-embeddings"]
+    elif kind == "lstm":
+        tags += [settings.get("cell", "lstm"), "rnn", "word-embeddings"]
+    if settings.get("use_lora"):
+        tags += ["lora", "peft"]
+    return tags
+
+
+def eval_results(results: dict[str, float], dataset: str | None) -> list[EvalResult]:
+    """Validation and test accuracy and macro-F1, for the Hub's model-index."""
+    dataset_type = HUB_DATASETS.get(dataset, "custom")
+    dataset_title = DATASET_TITLES.get(dataset, "custom data")
+    found = []
+    for prefix, split in (("eval", "validation"), ("test", "test")):
+        for metric, metric_type, name in (("accuracy", "accuracy", "Accuracy"), ("macro_f1", "f1", "Macro F1")):
+            key = f"{prefix}_{metric}"
+            if key in results:
+                found.append(
+                    EvalResult(
+                        task_type="text-classification",
+                        task_name="Text Classification",
+                        dataset_type=dataset_type,
+                        dataset_name=dataset_title,
+                        dataset_split=split,
+                        metric_type=metric_type,
+                        metric_name=name,
+                        metric_value=round(results[key], 4),
+                        metric_args={"average": "macro"} if metric == "macro_f1" else None,
+                    )
+                )
+    return found
+
+
+def summary(kind: str, base_model: str | None, settings: dict, label_names: list[str]) -> str:
+    what = {
+        "glove": "A GloVe mean-pool classifier (the mean of the word vectors of a text, then dense layers)",
+        "lstm": f"A {settings.get('cell', 'lstm').upper()} classifier over word vectors",
+        "lora-adapter": "LoRA adapters and a classification head for a transformer",
+        "transformer": "A fine-tuned transformer classifier",
+    }[kind]
+    if base_model:
+        what += f", from [{base_model}](https://huggingface.co/{base_model})"
+    if kind in ("glove", "lstm"):
+        vectors = settings.get("word_vectors", "random")
+        random = vectors == "random" or settings.get("embedding_init") == "random"
+        what += " with randomly initialised embeddings" if random else f" initialised with the {vectors} vectors"
+    dataset = settings.get("dataset_name")
+    if dataset:
+        data = DATASET_TITLES.get(dataset, dataset)
+        if settings.get("categories"):
+            data += f" ({len(settings['categories'])} of its categories)"
+    else:
+        files = [settings[name] for name in ("train_file", "validation_file", "test_file") if name in settings]
+        data = "the user's own data" + (f" ({', '.join(files)})" if files else "")
+    return f"{what}, trained with textcls's `run_classification.py` on {data}: {len(label_names)} classes."
+
+
+def results_section(results: dict[str, float]) -> str:
+    rows = []
+    for prefix, split in (("eval", "validation"), ("test", "test")):
+        if f"{prefix}_accuracy" in results:
+            documents = results.get(f"{prefix}_samples")
+            rows.append(
+                f"| {split} | {results[f'{prefix}_accuracy']:.4f} | {results[f'{prefix}_macro_f1']:.4f} | "
+                f"{int(documents) if documents is not None else ''} |"
+            )
+    if not rows:
+        return ""
+    table = "\n".join(["| split | accuracy | macro-F1 | documents |", "| --- | ---: | ---: | ---: |", *rows])
+    trained = ""
+    if "train_samples" in results:
+        trained = f"\n\nTrained on {int(results['train_samples'])} documents"
+        trained += f" for {results['epoch']:g} epochs." if "epoch" in results else "."
+    return f"## Results\n\n{table}{trained}"
+
+
+def labels_section(label_names: list[str]) -> str:
+    rows = "\n".join(f"| {index} | {name} |" for index, name in enumerate(label_names))
+    return f"## Labels\n\n| id | label |\n| ---: | --- |\n{rows}"
+
+
+def figures_section(figures: list[str], results: dict[str, float]) -> str:
+    if not figures:
+        return ""
+    parts = ["## Figures"]
+    for name in figures:
+        parts.append(f"![{FIGURES[name]}]({name})")
+        if name == "embeddings_tsne.png" and "embedding_silhouette_after" in results:
+            parts.append(
+                "Silhouette of the classes in the document embedding: "
+                f"{results['embedding_silhouette_before']:.3f} before training, "
+                f"{results['embedding_silhouette_after']:.3f} after; 10-NN accuracy "
+                f"{results['embedding_knn_accuracy_before']:.3f} before, {results['embedding_knn_accuracy_after']:.3f} "
+                "after."
+            )
+    return "\n\n".join(parts)
+
+
+def usage_section(repo_id: str, kind: str, base_model: str | None, text_cleaning: str | None, settings: dict) -> str:
+    if kind == "lora-adapter":
+        code = (
+            "from peft import PeftModel\n"
+            "from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, pipeline\n\n"
+            f'config = AutoConfig.from_pretrained("{repo_id}")  # class names of this model\n'
+            f'base = AutoModelForSequenceClassification.from_pretrained("{base_model or "BASE_MODEL"}", '
+            "config=config)\n"
+            f'model = PeftModel.from_pretrained(base, "{repo_id}").merge_and_unload()\n'
+            f'classifier = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained('
+            f'"{repo_id}"))\n'
+        )
+    else:
+        remote = ", trust_remote_code=True" if kind in ("glove", "lstm") else ""
+        code = (
+            "from transformers import pipeline\n\n"
+            f'classifier = pipeline("text-classification", model="{repo_id}"{remote})\n'
+        )
+    code += 'print(classifier("The shuttle put the telescope into orbit."))'
+    parts = ["## How to use", f"```python\n{code}\n```"]
+    if kind in ("glove", "lstm"):
+        parts.append(
+            "`trust_remote_code=True` runs this repository's `configuration_*.py` and `modeling_*.py`, which define "
+            "the model; read them first."
+        )
+    notes = []
+    if text_cleaning:
+        notes.append(f"was trained on cleaned text ({text_cleaning}), which a pipeline does not do")
+    if settings.get("truncation_side", "head") != "head":
+        notes.append(f"read long texts as `{settings['truncation_side']}` (a pipeline keeps the start only)")
+    reads = f" The model {' and '.join(notes)}." if notes else ""
+    parts.append(
+        "textcls's `predict.py` reads a text as training did (text cleaning and truncation are recorded in "
+        f"`config.json`).{reads} Download the folder, then:\n\n"
+        f"```bash\nhf download {repo_id} --local-dir {repo_id.split('/')[-1]}\n"
+        f'python predict.py --model_dir {repo_id.split("/")[-1]} --text "The shuttle put the telescope into orbit."'
+        "\n```"
+    )
+    return "\n\n".join(parts)
+
+
+def settings_section(settings: dict) -> str:
+    config = json.dumps(settings, indent=2, ensure_ascii=False)
+    return (
+        "## How it was trained\n\n"
+        "With textcls's `run_classification.py` and this config (model, data and cleaning settings left at their "
+        "defaults are not listed; add an `output_dir`, and the data files' folders if any, to run it again):"
+        f"\n\n```json\n{config}\n```"
+    )
+
+
+def versions_section(settings: dict) -> str:
+    versions = {"transformers": transformers.__version__, "torch": torch.__version__}
+    if settings.get("use_lora"):
+        versions["peft"] = peft.__version__
+    versions["huggingface_hub"] = huggingface_hub.__version__
+    lines = "\n".join(f"- {name} {version}" for name, version in versions.items())
+    return f"## Framework versions\n\n{lines}"
