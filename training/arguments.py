@@ -12,10 +12,12 @@ from pathlib import Path
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.utils import is_torch_bf16_gpu_available
 
 from data_scripts.augmentation import Augmentation
 from data_scripts.text_cleaning import TextCleaning
 from textcls_errors import TextclsError
+from training.distributed import check_precision, launcher_precision, no_accelerator
 
 TRUNCATION_SIDES = ("head", "tail", "head+tail")
 WORD_MODEL_CHOICES = {
@@ -268,9 +270,25 @@ class TextclsTrainingArguments(TrainingArguments):
         default=0.1, metadata={"help": "Linear warm-up: steps, or a fraction (< 1) of all training steps."}
     )
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    # Plain defaults, not default_factory: HfArgumentParser gives a bool field with a factory the default False.
     dataloader_pin_memory: bool = field(
-        default_factory=torch.cuda.is_available,
+        default=torch.cuda.is_available(),
         metadata={"help": "Pin batches in page-locked memory (only helps when copying to a GPU)."},
+    )
+    use_cpu: bool = field(
+        default=no_accelerator(),
+        metadata={
+            "help": "Train on the CPU (gloo between processes). Default: true when torch sees no GPU, so that "
+            "processes started by accelerate launch or torchrun on such a machine form one process group "
+            "instead of each training alone."
+        },
+    )
+    average_tokens_across_devices: bool = field(
+        default=False,
+        metadata={
+            "help": "Scale the loss by the label count of all processes. Off: classification losses are means per "
+            "batch, and transformers' scaling would report (and step with) the loss times the number of processes."
+        },
     )
     embedding_projection: bool = field(
         default=True,
@@ -292,7 +310,16 @@ class TextclsTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        if not (self.fp16 or self.bf16):  # an accelerate config's mixed_precision, seen by every check below
+            precision = launcher_precision()
+            self.fp16, self.bf16 = precision == "fp16", precision == "bf16"
+        if self.bf16 and not self.use_cpu and not is_torch_bf16_gpu_available():
+            raise TextclsError(
+                "bf16=True with use_cpu=False needs a GPU that computes in bf16 (e.g. NVIDIA Ampere or newer), and "
+                "none is here: set use_cpu to true to train in bf16 on the CPU, or bf16 to false."
+            )
         super().__post_init__()
+        check_precision(self.fp16, self.bf16, self.device)
         if self.embedding_sample_size < 2:
             raise TextclsError(f"embedding_sample_size={self.embedding_sample_size}: expected 2 documents or more")
         if self.embedding_eval_every < 0:
