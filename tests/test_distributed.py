@@ -16,11 +16,13 @@ import pandas as pd
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
+from transformers.utils import is_torch_bf16_gpu_available
 
 import run_classification
 from tests.test_run_classification import TOPICS, config_for, write_splits
 from tests.tiny_models import build_tiny_model
 from textcls_errors import TextclsError
+from training.arguments import parse_arguments
 
 REPO = Path(__file__).resolve().parent.parent
 VALIDATION, TEST = 45, 31  # odd: two processes cannot split them evenly, so a sampler would pad with duplicates
@@ -199,7 +201,18 @@ def test_fp16_on_cpu_is_refused_with_the_reason(tmp_path, csv_files, bert_dir):
 
 
 def test_mixed_precision_of_an_accelerate_config_reaches_the_arguments(tmp_path, csv_files, bert_dir, monkeypatch):
+    """`accelerate launch` exports the config's mixed_precision; the script's checks and collator see it."""
     config = config_for(tmp_path, bert_dir, csv_files)
-    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")  # what `accelerate launch` exports from the yaml
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    training_args = parse_arguments([config])[-1]
+    assert training_args.bf16 and not training_args.fp16
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
     with pytest.raises(TextclsError, match="fp16=True needs a GPU"):
-        run_classification.main([config])
+        parse_arguments([config])
+
+
+@pytest.mark.skipif(is_torch_bf16_gpu_available(), reason="this machine has a GPU that computes in bf16")
+def test_bf16_off_the_cpu_without_such_a_gpu_names_the_fix(tmp_path, csv_files, bert_dir):
+    config = config_for(tmp_path, bert_dir, csv_files, bf16=True, use_cpu=False)
+    with pytest.raises(TextclsError, match="bf16=True with use_cpu=False needs a GPU.*set use_cpu to true"):
+        parse_arguments([config])
