@@ -39,6 +39,7 @@ from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 from training.class_separation import stratified_sample
+from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
@@ -68,12 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "trained GloVe or RNN model, give its folder as model_name_or_path instead of model_type."
         )
     setup_logging(training_args)
-    logger.info(
-        "process rank %d of %d, device %s",
-        training_args.process_index,
-        training_args.world_size,
-        training_args.device,
-    )
+    announce_process(training_args.process_index, training_args.world_size, training_args.device)
     # The Hub repository is made before training, so that a missing login fails now and not after hours.
     hub_repo = None
     if training_args.push_to_hub and training_args.should_save:
@@ -353,8 +349,9 @@ def setup_logging(training_args) -> None:
     transformers and datasets keep their own level (log_level / log_level_replica) because at INFO
     they print every config and file they touch.
     """
+    rank = f" rank {training_args.process_index}" if training_args.world_size > 1 else ""  # whose line it is
     logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s{rank} %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
     )

@@ -3,7 +3,6 @@ the standalone projection of a saved model, and runs without wandb."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -119,31 +118,6 @@ def test_standalone_projection_of_a_saved_model(tmp_path, csv_files, bert_dir):
     with pytest.raises(TextclsError, match="trained for the classes.*cooking"):
         relabelled = [f"--{split}_file={other}" for split in ("train", "validation", "test")]
         project_embeddings(["--model_dir", str(out), config, *relabelled])
-
-
-def test_two_processes_embed_the_whole_sample_once(tmp_path, csv_files, bert_dir):
-    """Under DDP (2 CPU processes, gloo) the main process embeds every sampled document and alone writes."""
-    config = config_for(tmp_path, bert_dir, csv_files, num_train_epochs=2, use_cpu=True)
-    with socket.socket() as probe:  # a free port for the process group
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
-        + [str(REPO / "run_classification.py"), config],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert launched.returncode == 0, launched.stderr[-3000:]
-    assert "process rank 0 of 2" in launched.stdout
-    record = json.loads((tmp_path / "out" / "embedding_separation.json").read_text())
-    assert record["documents"] == 45  # the whole validation sample, not one process's share
-    assert [entry["stage"] for entry in record["history"]] == ["before", "after"]
-    assert launched.stdout.count("class separation of 45 validation documents") == 1
-    results = json.loads((tmp_path / "out" / "all_results.json").read_text())
-    assert results["eval_samples"] == 45, results  # every validation document evaluated once
-    assert results["embedding_knn_accuracy_after"] == record["embedding_knn_accuracy_after"]
 
 
 def test_a_sample_too_small_to_measure_stops_before_training(tmp_path, csv_files, bert_dir):

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
+from transformers.utils import is_torch_bf16_gpu_available
 
 from data_scripts.augmentation import Augmentation
 from data_scripts.text_cleaning import TextCleaning
 from modeling.classifier_heads import CLASSIFIER_HEADS
 from textcls_errors import TextclsError
+from training.distributed import check_precision, launcher_precision, no_accelerator
 
 TRUNCATION_SIDES = ("head", "tail", "head+tail")
 WORD_MODEL_CHOICES = {
@@ -322,8 +324,9 @@ class TextclsTrainingArguments(TrainingArguments):
         default=0.1, metadata={"help": "Linear warm-up: steps, or a fraction (< 1) of all training steps."}
     )
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    # Plain defaults, not default_factory: HfArgumentParser gives a bool field with a factory the default False.
     dataloader_pin_memory: bool = field(
-        default_factory=torch.cuda.is_available,
+        default=torch.cuda.is_available(),
         metadata={"help": "Pin batches in page-locked memory (only helps when copying to a GPU)."},
     )
     hub_strategy: str = field(
@@ -331,6 +334,21 @@ class TextclsTrainingArguments(TrainingArguments):
         metadata={
             "help": "Only 'end': with push_to_hub, the finished model, its card and results go to the Hub in one "
             "commit at the end of the run (checkpoints are not pushed)."
+        },
+    )
+    use_cpu: bool = field(
+        default=no_accelerator(),
+        metadata={
+            "help": "Train on the CPU (gloo between processes). Default: true when torch sees no GPU, so that "
+            "processes started by accelerate launch or torchrun on such a machine form one process group "
+            "instead of each training alone."
+        },
+    )
+    average_tokens_across_devices: bool = field(
+        default=False,
+        metadata={
+            "help": "Scale the loss by the label count of all processes. Off: classification losses are means per "
+            "batch, and transformers' scaling would report (and step with) the loss times the number of processes."
         },
     )
     embedding_projection: bool = field(
@@ -353,7 +371,16 @@ class TextclsTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        if not (self.fp16 or self.bf16):  # an accelerate config's mixed_precision, seen by every check below
+            precision = launcher_precision()
+            self.fp16, self.bf16 = precision == "fp16", precision == "bf16"
+        if self.bf16 and not self.use_cpu and not is_torch_bf16_gpu_available():
+            raise TextclsError(
+                "bf16=True with use_cpu=False needs a GPU that computes in bf16 (e.g. NVIDIA Ampere or newer), and "
+                "none is here: set use_cpu to true to train in bf16 on the CPU, or bf16 to false."
+            )
         super().__post_init__()
+        check_precision(self.fp16, self.bf16, self.device)
         if self.hub_strategy != "end":
             raise TextclsError(
                 f"hub_strategy={str(self.hub_strategy.value)!r}: only 'end' is supported (run_classification.py "

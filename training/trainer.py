@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 from datasets import Dataset
+from scipy.special import log_softmax
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
 from transformers.trainer_utils import get_last_checkpoint
@@ -26,6 +27,27 @@ class ClassificationTrainer(Trainer):
         if eval_dataset is None or self.args.world_size > 1:
             return None  # accelerate shards the dataset in order and gathers it back without duplicates
         return SequentialSampler(eval_dataset)
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
+        """The Trainer's loop; under several processes the loss is taken from the gathered logits.
+
+        accelerate tops up a process's last batch with rows from the start of the set. Their logits are
+        dropped when gathering, but the Trainer's loss is a mean per batch and would still count them.
+        """
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        loss_key = f"{metric_key_prefix}_loss"
+        if self.args.world_size > 1 and output.label_ids is not None and loss_key in output.metrics:
+            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+            output.metrics[loss_key] = mean_cross_entropy(logits, output.label_ids)
+        return output
+
+
+def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The classification loss of BertForSequenceClassification (single label), each row counted once."""
+    log_probabilities = log_softmax(np.asarray(logits, dtype=np.float64), axis=-1)
+    return float(-log_probabilities[np.arange(len(labels)), labels].mean())
 
 
 def sort_by_length(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
