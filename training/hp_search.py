@@ -104,6 +104,7 @@ class SearchSpace:
 
     @property
     def model_settings(self) -> list[str]:
+        """The searched settings that model_init applies (the rest go to TrainingArguments)."""
         return [parameter.name for parameter in self.parameters if parameter.name in TRIAL_MODEL_SETTINGS]
 
     def training_values(self, trial) -> dict[str, Any]:
