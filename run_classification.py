@@ -3,6 +3,8 @@
 
     python run_classification.py configs/minilm_20ng.json
     python run_classification.py configs/minilm_20ng.json --learning_rate 3e-5 --num_train_epochs 2
+    python run_classification.py configs/minilm_20ng.json --hp_search_space configs/sweeps/minilm_20ng.yaml \
+        --hp_search_trials 20
     accelerate launch run_classification.py configs/roberta_20ng.json
 
 Reads like transformers' run_glue.py, top to bottom: settings -> logging -> checkpoint to resume ->
@@ -43,6 +45,7 @@ from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
+from training.hp_search import prepare_search, run_search, sweep_run_output_dir
 from training.metrics import compute_metrics, softmax
 from training.model_card import write_model_card
 from training.preprocessing import tokenize_corpus
@@ -61,7 +64,8 @@ logger = logging.getLogger("run_classification")
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Run one experiment; returns the metrics also written to output_dir/all_results.json."""
+    """Run one experiment (or, with hp_search_trials, a search); returns the metrics also written to output_dir."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     model_args, data_args, cleaning_args, augmentation_args, training_args = parse_arguments(argv)
     if model_args.model_type and not training_args.do_train:
         raise TextclsError(
@@ -69,14 +73,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "trained GloVe or RNN model, give its folder as model_name_or_path instead of model_type."
         )
     setup_logging(training_args)
+    training_args.output_dir = sweep_run_output_dir(training_args.output_dir)  # one folder per W&B sweep run
+    # An Optuna search over a W&B sweep YAML's space, checked before any data is read.
+    search = prepare_search(argv, training_args) if training_args.hp_search_trials else None
     announce_process(training_args.process_index, training_args.world_size, training_args.device)
     # The Hub repository is made before training, so that a missing login fails now and not after hours.
     hub_repo = None
-    if training_args.push_to_hub and training_args.should_save:
+    if training_args.push_to_hub and training_args.should_save and search is None:
         hub_repo = create_hub_repo(training_args, model_args)
-    resume_from = checkpoint_to_resume(
-        training_args.output_dir, training_args.resume_from_checkpoint, training_args.do_train
-    )
+    resume_from = None
+    if search is None:  # trials start afresh
+        resume_from = checkpoint_to_resume(
+            training_args.output_dir, training_args.resume_from_checkpoint, training_args.do_train
+        )
     set_seed(training_args.seed)
 
     # Corpus: DatasetDict(text, label: ClassLabel) with train / validation / test.
@@ -111,43 +120,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             overwrite_cache=data_args.overwrite_cache,
         )
 
-    # Model and tokenizer, with the dataset's class names in the config.
-    if model_args.model_type and resume_from:
-        # The checkpoint's vocabulary is the one its weights were trained with; rebuilding it from the
-        # current settings could give another one.
-        model, tokenizer = load_checkpoint(resume_from, model_args.model_type, label_names)
-    elif model_args.model_type:
-        if cleaning_args.stem and model_args.embedding_init == "pretrained":
-            logger.warning(
-                "stem with pretrained word vectors: many stems (e.g. 'studi') have no vector and become [UNK]"
-            )
-        with training_args.main_process_first(desc="building the word model"):  # the first caches parsed vectors
-            model, tokenizer = build_word_model(
-                model_args.model_type,
-                corpus["train"]["text"],
-                label_names,
-                word_vectors=None if model_args.embedding_init == "random" else model_args.word_vectors,
-                max_vocab_size=model_args.max_vocab_size,
-                model_kwargs=word_model_settings(model_args),
-                model_max_length=data_args.max_seq_length,
-                cache_dir=model_args.cache_dir,
-            )
-    else:
-        model, tokenizer = load_pretrained(model_args, label_names)
-    # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
-    # Always set, so that a model trained on from an earlier folder does not keep that run's value.
-    model.config.text_cleaning = cleaning_args.as_config() if cleaning_args.changes_text else None
-    # Likewise how long texts were cut, so that predict.py reads a text as training did.
-    model.config.text_truncation = {
-        "max_seq_length": data_args.max_seq_length,
-        "side": data_args.truncation_side,
-        "head_tokens": data_args.head_tokens,
-    }
+    # Model and tokenizer, with the dataset's class names in the config. A search builds a fresh model for every
+    # trial (Trainer's model_init) with the model settings the trial picked; the tokenizer stays the same.
+    if model_args.model_type and cleaning_args.stem and model_args.embedding_init == "pretrained":
+        logger.warning("stem with pretrained word vectors: many stems (e.g. 'studi') have no vector and become [UNK]")
+    model, tokenizer = build_model(
+        model_args, data_args, cleaning_args, training_args, corpus, label_names, resume_from
+    )
 
-    if model_args.use_lora:
-        model = add_lora(
-            model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout, model_args.lora_target_modules
-        )
+    def model_init(trial=None):
+        if trial is None:  # the Trainer's first call, before any trial
+            return model
+        trial_args = search.model_arguments(model_args, trial)
+        return build_model(trial_args, data_args, cleaning_args, training_args, corpus, label_names, None)[0]
 
     # Tokenize once (cached on disk; the main process goes first so others read its cache).
     with training_args.main_process_first(desc="tokenizing"):
@@ -176,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
 
     separation = None
-    if training_args.do_train and training_args.embedding_projection:
+    if training_args.do_train and training_args.embedding_projection and search is None:  # too slow in trials
         rows = stratified_sample(
             tokenized["validation"]["label"], training_args.embedding_sample_size, training_args.seed
         )
@@ -194,7 +179,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks.append(separation)
 
     trainer = ClassificationTrainer(
-        model=model,
+        model=None if search else model,
+        model_init=model_init if search else None,
         args=for_trainer(training_args),  # the Trainer pushes nothing itself: push_run does, with the card
         train_dataset=tokenized["train"] if training_args.do_train else None,
         eval_dataset=eval_dataset if training_args.do_eval else None,
@@ -205,6 +191,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     if separation is not None:
         separation.log = trainer.log  # its numbers reach every reporter (W&B, TensorBoard, ...)
+
+    if search is not None:  # the trials, then best_trial.json; the final model is trained by the command it gives
+        return run_search(trainer, search, argv)
 
     results: dict[str, float] = {}
     if training_args.do_train:
@@ -254,6 +243,43 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if hub_repo is not None:
             push_run(training_args, hub_repo)
     return results
+
+
+def build_model(model_args, data_args, cleaning_args, training_args, corpus, label_names: list[str], resume_from):
+    """The model to train and its tokenizer: a word model built from the training texts, the one a checkpoint
+    holds, or a pretrained transformer with a new head (LoRA-wrapped if asked), with the text settings recorded."""
+    if model_args.model_type and resume_from:
+        # The checkpoint's vocabulary is the one its weights were trained with; rebuilding it from the
+        # current settings could give another one.
+        model, tokenizer = load_checkpoint(resume_from, model_args.model_type, label_names)
+    elif model_args.model_type:
+        with training_args.main_process_first(desc="building the word model"):  # the first caches parsed vectors
+            model, tokenizer = build_word_model(
+                model_args.model_type,
+                corpus["train"]["text"],
+                label_names,
+                word_vectors=None if model_args.embedding_init == "random" else model_args.word_vectors,
+                max_vocab_size=model_args.max_vocab_size,
+                model_kwargs=word_model_settings(model_args),
+                model_max_length=data_args.max_seq_length,
+                cache_dir=model_args.cache_dir,
+            )
+    else:
+        model, tokenizer = load_pretrained(model_args, label_names)
+    # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
+    # Always set, so that a model trained on from an earlier folder does not keep that run's value.
+    model.config.text_cleaning = cleaning_args.as_config() if cleaning_args.changes_text else None
+    # Likewise how long texts were cut, so that predict.py reads a text as training did.
+    model.config.text_truncation = {
+        "max_seq_length": data_args.max_seq_length,
+        "side": data_args.truncation_side,
+        "head_tokens": data_args.head_tokens,
+    }
+    if model_args.use_lora:
+        model = add_lora(
+            model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout, model_args.lora_target_modules
+        )
+    return model, tokenizer
 
 
 def check_separation_sample(labels) -> None:

@@ -6,6 +6,7 @@ A run is configured by a JSON file and/or command-line flags; flags given after 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +20,8 @@ from data_scripts.text_cleaning import TextCleaning
 from modeling.classifier_heads import CLASSIFIER_HEADS
 from textcls_errors import TextclsError
 from training.distributed import check_precision, launcher_precision, no_accelerator
+
+logger = logging.getLogger(__name__)
 
 TRUNCATION_SIDES = ("head", "tail", "head+tail")
 WORD_MODEL_CHOICES = {
@@ -369,6 +372,21 @@ class TextclsTrainingArguments(TrainingArguments):
             "evaluation during training; 0 = only before and after."
         },
     )
+    hp_search_space: str | None = field(
+        default=None,
+        metadata={
+            "help": "A W&B sweep YAML (configs/sweeps/): its parameters, metric and method define the search that "
+            "hp_search_trials runs offline with Optuna."
+        },
+    )
+    hp_search_trials: int = field(
+        default=0,
+        metadata={
+            "help": "Run this many Optuna trials over hp_search_space (Trainer.hyperparameter_search), each scored by "
+            "its best evaluation of the sweep's metric, instead of one run; writes best_trial.json (and the command "
+            "that trains with the best settings) to output_dir and stops. 0 = no search."
+        },
+    )
 
     def __post_init__(self) -> None:
         if not (self.fp16 or self.bf16):  # an accelerate config's mixed_precision, seen by every check below
@@ -395,6 +413,21 @@ class TextclsTrainingArguments(TrainingArguments):
                 "embedding_eval_every measures at evaluations, but eval_strategy is 'no': set eval_strategy to "
                 "epoch or steps, or embedding_eval_every to 0."
             )
+        if self.hp_search_trials < 0:
+            raise TextclsError(f"hp_search_trials={self.hp_search_trials}: expected 0 (no search) or a count")
+        if self.hp_search_trials:
+            if not self.hp_search_space:
+                raise TextclsError(
+                    f"hp_search_trials={self.hp_search_trials} needs hp_search_space, the sweep YAML that defines the "
+                    "search (e.g. configs/sweeps/minilm_20ng.yaml)."
+                )
+            if not (self.do_train and self.do_eval):
+                raise TextclsError(
+                    f"hp_search_trials={self.hp_search_trials} trains a model per trial and scores it on the "
+                    f"validation split, but do_train={self.do_train} and do_eval={self.do_eval}: set both to true."
+                )
+        elif self.hp_search_space:
+            logger.warning("hp_search_space is not used: hp_search_trials is 0 (no search)")
 
 
 # Text cleaning (for the word-level models) is its own group: its options live beside the code that runs them.
