@@ -43,9 +43,9 @@ from training.arguments import parse_arguments
 from training.class_separation import stratified_sample
 from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
+from training.hp_search import prepare_search, run_search, sweep_run_output_dir
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
-from training.hp_search import prepare_search, run_search, sweep_run_output_dir
 from training.metrics import compute_metrics, softmax
 from training.model_card import write_model_card
 from training.preprocessing import tokenize_corpus
