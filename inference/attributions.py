@@ -38,6 +38,7 @@ class TokenAttributions:
     probability: float  # the model's probability of that class for this text
     method: str  # "integrated_gradients" or "lime"
     offsets: list[tuple[int, int]] = field(default_factory=list)  # each token's characters in `text`
+    unread: tuple[int, int] | None = None  # the characters of `text` cut away by max_length (never read)
 
     def top(self, k: int) -> list[tuple[str, float]]:
         """The k tokens with the largest absolute attribution, largest first."""
@@ -56,6 +57,7 @@ class EncodedText:
     tokens: list[str]
     offsets: list[tuple[int, int]]
     pad_token_id: int
+    unread: tuple[int, int] | None  # characters the length cut left out (the tail, the head or the middle)
 
 
 def encode(classifier, text: str) -> EncodedText:
@@ -90,6 +92,13 @@ def encode(classifier, text: str) -> EncodedText:
             words.append([position])
             spans.append((start, end))
         previous = word_ids[source]
+    kept_positions = set(positions)
+    dropped = [
+        full["offset_mapping"][p]
+        for p in range(len(full_ids))
+        if p not in kept_positions and not full["special_tokens_mask"][p] and word_ids[p] is not None
+    ]
+    unread = (min(start for start, _ in dropped), max(end for _, end in dropped)) if dropped else None
     names = [name for name in ("attention_mask", "token_type_ids") if name in kept]
     inputs = {name: torch.tensor([kept[name][0]], dtype=torch.long) for name in names}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -101,6 +110,7 @@ def encode(classifier, text: str) -> EncodedText:
         tokens=[cleaned[start:end] for start, end in spans],
         offsets=spans,
         pad_token_id=pad,
+        unread=unread,
     )
 
 
@@ -147,6 +157,7 @@ def attribute(
         probability=float(probabilities[target]),
         method=method,
         offsets=encoded.offsets,
+        unread=encoded.unread,
     )
 
 

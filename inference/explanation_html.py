@@ -17,8 +17,26 @@ def token_color(score: float, largest: float) -> str:
 
 
 def _token_span(token: str, score: float, largest: float) -> str:
-    style = f"background:{token_color(score, largest)};border-radius:3px;padding:0 1px"
+    # A shadow widens the highlight without padding, which would open gaps inside words like "$1,800".
+    color = token_color(score, largest)
+    style = f"background:{color};box-shadow:0 0 0 1px {color};border-radius:2px"
     return f'<span style="{style}" title="{score:+.4f}">{escape(token)}</span>'
+
+
+UNREAD_STYLE = "color:#999;text-decoration:line-through;text-decoration-color:#ccc"
+
+
+def _plain(text: str, start: int, end: int, unread: tuple[int, int] | None) -> str:
+    """text[start:end] between tokens; the part the length cut left out is greyed and says so on hover."""
+    if unread is None or unread[1] <= start or unread[0] >= end:
+        return escape(text[start:end])
+    cut_start, cut_end = max(start, unread[0]), min(end, unread[1])
+    title = "not read by the model: the text is longer than its max_length"
+    return (
+        escape(text[start:cut_start])
+        + f'<span style="{UNREAD_STYLE}" title="{title}">{escape(text[cut_start:cut_end])}</span>'
+        + escape(text[cut_end:end])
+    )
 
 
 def attributions_html(attributions: TokenAttributions) -> str:
@@ -27,12 +45,13 @@ def attributions_html(attributions: TokenAttributions) -> str:
     pieces = []
     if attributions.offsets and len(attributions.offsets) == len(attributions.tokens):
         # The text as read, with the characters between tokens (spaces, dropped punctuation) left plain.
+        text, unread = attributions.text, attributions.unread
         cursor = 0
         for (start, end), score in zip(attributions.offsets, attributions.scores, strict=True):
-            pieces.append(escape(attributions.text[cursor:start]))
-            pieces.append(_token_span(attributions.text[start:end], score, largest))
+            pieces.append(_plain(text, cursor, start, unread))
+            pieces.append(_token_span(text[start:end], score, largest))
             cursor = end
-        pieces.append(escape(attributions.text[cursor:]))
+        pieces.append(_plain(text, cursor, len(text), unread))
     else:
         pairs = zip(attributions.tokens, attributions.scores, strict=True)
         pieces = [_token_span(token, score, largest) + " " for token, score in pairs]

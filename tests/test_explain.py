@@ -148,6 +148,14 @@ def test_long_texts_are_cut_as_the_classifier_cuts_them(model_dirs):
     explained = attribute(classifier, " ".join(TEXTS))
     assert len(explained.tokens) <= 6  # 8 ids minus [CLS] and [SEP]; pieces of a word merge into one token
     assert explained.tokens[0] == "The"
+    # The rest of the text was never read: the page greys it and says so, rather than showing it as read.
+    last_read = explained.offsets[-1][1]
+    assert explained.unread is not None and explained.unread[0] > last_read
+    fragment = attributions_html(explained)
+    assert fragment.count("not read by the model") == 1
+    unread_text = explained.text[explained.unread[0] : explained.unread[1]]
+    assert f">{unread_text}</span>" in fragment.replace("&#x27;", "'")
+    assert attribute(TextClassifier(model_dirs["bert"], device="cpu"), TEXTS[0]).unread is None
 
 
 def test_empty_text_has_no_tokens(model_dirs):
@@ -166,7 +174,8 @@ def test_html_highlights_every_token_and_escapes_the_text(model_dirs):
     for token in ("Shares", "fell", "bank"):
         assert f">{token}</span>" in fragment
     strongest = int(np.argmax(np.abs(explained.scores)))
-    assert f'0.800);border-radius:3px;padding:0 1px" title="{explained.scores[strongest]:+.4f}"' in fragment
+    assert f'0.800);border-radius:2px" title="{explained.scores[strongest]:+.4f}"' in fragment
+    assert "padding" not in fragment  # padding would open gaps between the pieces of one word
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
