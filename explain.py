@@ -79,6 +79,12 @@ def most_confident_errors(path: Path, count: int) -> pd.DataFrame:
     if labelled.empty:
         raise TextclsError(f"{path} has no gold labels (an unlabelled test split): --errors needs them")
     errors = labelled[labelled["gold"] != labelled["predicted"]].copy()
+    absent = sorted({f"prob_{label}" for label in errors["predicted"]} - set(frame.columns))
+    if absent:
+        raise TextclsError(
+            f"{path} has no probability column {', '.join(absent)}: expected a predictions.csv of a run, with a "
+            "prob_<class> column for every class"
+        )
     errors["confidence"] = [row[f"prob_{row['predicted']}"] for _, row in errors.iterrows()]
     return errors.sort_values("confidence", ascending=False, kind="stable").head(count)
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from inference.attributions import encode
+from modeling.classifier_heads import backbone_config
 
 
 @dataclass
@@ -30,7 +31,7 @@ class ClsAttention:
 
 def has_attention(classifier) -> bool:
     """True for transformer classifiers (they have attention heads); False for GloVe and RNN models."""
-    return bool(getattr(classifier.config, "num_attention_heads", None))
+    return bool(getattr(backbone_config(classifier.config), "num_attention_heads", None))
 
 
 def cls_attention(classifier, text: str) -> ClsAttention:

@@ -19,6 +19,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
+from modeling.classifier_heads import backbone_config
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
 from training.preprocessing import make_tokenize_function
@@ -62,7 +63,7 @@ class TextClassifier:
             )
         if max_length is not None and max_length < MIN_LENGTH:
             raise TextclsError(f"max_length={max_length}: expected at least {MIN_LENGTH} tokens")
-        backbone = getattr(model.config, "encoder", model.config)  # an MLP head's config holds its backbone's
+        backbone = backbone_config(model.config)  # an MLP head's config holds its backbone's
         limits = [tokenizer.model_max_length, getattr(backbone, "max_position_embeddings", None)]
         limit = min([value for value in limits if isinstance(value, int) and 0 < value < 1_000_000] or [512])
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)

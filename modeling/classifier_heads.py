@@ -27,6 +27,11 @@ LINEAR_DROPOUT_FIELDS = {
 }
 
 
+def backbone_config(config: PretrainedConfig) -> PretrainedConfig:
+    """The encoder's own config: the one an MLP-head model wraps under `encoder`, else `config` itself."""
+    return config.encoder if isinstance(config, TransformerMlpConfig) else config
+
+
 def classifier_config(
     config: PretrainedConfig, head: str, hidden_sizes: list[int] | None, dropout: float | None
 ) -> PretrainedConfig:

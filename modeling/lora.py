@@ -14,7 +14,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 from transformers.dynamic_module_utils import custom_object_save
 
-from modeling.configuration_transformer_mlp import TransformerMlpConfig
+from modeling.classifier_heads import backbone_config
 from modeling.hub import resolve_model_path
 from textcls_errors import TextclsError
 
@@ -38,7 +38,7 @@ def add_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float, target_
 
     model_type = model.config.model_type
     # An MLP head wraps a backbone: its attention layers are named as that backbone's, and its head is `classifier`.
-    backbone_type = model.config.encoder.model_type if isinstance(model.config, TransformerMlpConfig) else model_type
+    backbone_type = backbone_config(model.config).model_type
     targets = target_modules or DEFAULT_TARGETS.get(backbone_type)
     if targets is None:
         raise TextclsError(

@@ -294,3 +294,15 @@ def test_gradient_checkpointing_reaches_the_encoder():
     assert model.is_gradient_checkpointing
     model.train()(torch.randint(0, 100, (2, 6)), labels=torch.tensor([0, 2])).loss.backward()
     assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+
+
+def test_explain_draws_the_wrapped_encoders_attention(backbones, tmp_path):
+    from inference.attention import cls_attention, has_attention
+
+    mlp_model(backbones["bert"]).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(backbones["bert"]).save_pretrained(tmp_path)
+    classifier = TextClassifier(tmp_path, device="cpu")
+    assert has_attention(classifier)  # the heads live in the encoder's config, not the wrapper's
+    attention = cls_attention(classifier, PROBE[0])
+    assert attention.weights.shape[0] == classifier.config.encoder.num_attention_heads
+    np.testing.assert_allclose(attention.weights.sum(axis=1), 1.0, rtol=1e-5)

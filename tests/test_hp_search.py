@@ -19,7 +19,7 @@ from tests.test_run_classification import TOPICS, config_for, write_splits
 from tests.tiny_models import build_tiny_model
 from tests.wandb_offline import offline_run
 from textcls_errors import TextclsError
-from training.arguments import ARGUMENT_CLASSES, parse_arguments
+from training.arguments import ARGUMENT_CLASSES, ModelArguments, parse_arguments
 from training.hp_search import (
     TrialScores,
     prepare_search,
@@ -325,3 +325,21 @@ def test_bad_search_settings_are_named(flags, message, tmp_path):
     config.write_text(json.dumps({"model_name_or_path": "m", "train_file": "absent.csv", "output_dir": str(tmp_path)}))
     with pytest.raises(TextclsError, match=message):
         run_classification.main([str(config), *flags])
+
+
+def test_every_parameter_is_drawn_in_hp_space_so_other_ranks_can_build_the_model():
+    # Under several processes the Trainer draws hp_space on rank 0 and hands the others only trial.params (as an
+    # optuna FixedTrial): a model setting first drawn in model_init would be missing there.
+    import optuna
+
+    space = read_search_space(str(REPO / "configs" / "sweeps" / "minilm_lora_20ng.yaml"))
+    trial = optuna.create_study(sampler=space.sampler(seed=0)).ask()
+    training_values = space.training_values(trial)
+    assert set(trial.params) == {parameter.name for parameter in space.parameters}
+    assert not set(training_values) & set(space.model_settings) and "lora_r" in space.model_settings
+    replica = optuna.trial.FixedTrial(trial.params)
+    assert space.training_values(replica) == training_values
+    assert (
+        space.model_arguments(ModelArguments(model_name_or_path="prajjwal1/bert-tiny", use_lora=True), replica).lora_r
+        == trial.params["lora_r"]
+    )

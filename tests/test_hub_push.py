@@ -218,3 +218,27 @@ def test_checkpoint_pushes_are_refused(tmp_path, csv_files, backbone):
     config = config_for(tmp_path, backbone, csv_files)
     with pytest.raises(TextclsError, match="hub_strategy='checkpoint'"):
         run_classification.main([config, "--push_to_hub", "true", "--hub_strategy", "checkpoint"])
+
+
+def test_an_unreachable_hub_is_one_clear_error_before_training(tmp_path, csv_files, backbone, monkeypatch):
+    import httpx2  # huggingface_hub's HTTP client: a failed connection raises its errors, not HfHubHTTPError
+
+    def unreachable(api, repo_id, **kwargs):
+        raise httpx2.ConnectError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(HfApi, "create_repo", unreachable)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    config = config_for(tmp_path, backbone, csv_files)
+    with pytest.raises(TextclsError, match="Connection refused"):
+        run_classification.main([config, "--push_to_hub", "true", "--hub_model_id", REPO_ID])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_w_and_b_sweep_run_does_not_push(tmp_path, csv_files, backbone, fake_hub, monkeypatch):
+    monkeypatch.setenv("WANDB_SWEEP_ID", "abc123")
+    monkeypatch.setenv("WANDB_RUN_ID", "run1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    config = config_for(tmp_path, backbone, csv_files)
+    with pytest.raises(TextclsError, match="W&B sweep"):
+        run_classification.main([config, "--push_to_hub", "true", "--hub_model_id", REPO_ID])

@@ -29,7 +29,12 @@ RESULTS = {
 
 
 def card_for(
-    tmp_path: Path, *flags: str, figures=("embeddings_tsne.png",), adapter: bool = False, results=None
+    tmp_path: Path,
+    *flags: str,
+    figures=("embeddings_tsne.png",),
+    adapter: bool = False,
+    results=None,
+    config: dict | None = None,
 ) -> ModelCard:
     """Write a card for a run folder holding `results` (default RESULTS) and the given figures; parse it back."""
     out = tmp_path / "out"
@@ -39,6 +44,8 @@ def card_for(
         (out / name).write_bytes(b"\x89PNG")
     if adapter:
         (out / "adapter_config.json").write_text("{}")
+    if config is not None:
+        (out / "config.json").write_text(json.dumps(config))
     arguments = parse_arguments(
         [
             *("--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--report_to", "none"),
@@ -138,3 +145,27 @@ def test_a_split_that_did_not_run_is_left_out(tmp_path, missing):
     assert f"| {split} |" not in card.text
     splits = {result["dataset"]["split"] for result in front_matter(card)["model-index"][0]["results"]}
     assert split not in splits
+
+
+@pytest.mark.parametrize("adapter", [False, True])
+def test_a_model_defined_by_shipped_code_is_loaded_with_trust_remote_code(tmp_path, adapter):
+    # An MLP head on a transformer backbone: config.json's auto_map points at code in the folder, which plain
+    # transformers cannot load without trust_remote_code.
+    mlp_config = {
+        "model_type": "textcls-transformer-mlp",
+        "auto_map": {
+            "AutoModelForSequenceClassification": "modeling_transformer_mlp.TransformerMlpForSequenceClassification"
+        },
+    }
+    flags = ("--model_name_or_path", "sentence-transformers/all-MiniLM-L6-v2", "--classifier_head", "mlp")
+    usage = str(card_for(tmp_path, *flags, adapter=adapter, config=mlp_config)).split("## How to use")[1]
+    code = usage.split("```python")[1].split("```")[0]
+    loads = [
+        line for line in code.splitlines() if "Auto" in line and "from_pretrained(" in line and "Tokenizer" not in line
+    ]
+    loads += [line for line in code.splitlines() if "pipeline(" in line and "model=" in line and not adapter]
+    assert loads and all("trust_remote_code=True" in line for line in loads)
+    assert "read them first" in usage
+    (tmp_path / "plain").mkdir()
+    plain = str(card_for(tmp_path / "plain", *flags[:2], adapter=adapter, config={"model_type": "bert"}))
+    assert "trust_remote_code" not in plain

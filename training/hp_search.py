@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 # (vocabulary, max_seq_length, text cleaning, ...) shape the tokenizer and the tokenized splits, made once.
 TRIAL_MODEL_SETTINGS = (
     "dropout", "freeze_embeddings", "cell", "hidden_size", "num_layers", "bidirectional", "pooling",
-    "lora_r", "lora_alpha", "lora_dropout",
+    "lora_r", "lora_alpha", "lora_dropout", "classifier_dropout",
 )  # fmt: skip
 # TrainingArguments a trial must not change: they decide what the search is, or where it writes.
 FIXED_DURING_SEARCH = (
@@ -108,8 +108,12 @@ class SearchSpace:
         return [parameter.name for parameter in self.parameters if parameter.name in TRIAL_MODEL_SETTINGS]
 
     def training_values(self, trial) -> dict[str, Any]:
-        """The trial's TrainingArguments values (Trainer's hp_space: it sets them on the Trainer's args)."""
-        return {p.name: p.suggest(trial) for p in self.parameters if p.name not in TRIAL_MODEL_SETTINGS}
+        """The trial's TrainingArguments values (Trainer's hp_space: it sets them on the Trainer's args).
+
+        Every parameter is drawn here, the model settings too: under several processes the Trainer sends only the
+        values drawn in hp_space to the other ranks, whose model_init then reads them back."""
+        values = {p.name: p.suggest(trial) for p in self.parameters}
+        return {name: value for name, value in values.items() if name not in TRIAL_MODEL_SETTINGS}
 
     def model_arguments(self, model_args: ModelArguments, trial) -> ModelArguments:
         """The ModelArguments of this trial's model (for model_init)."""

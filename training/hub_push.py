@@ -16,6 +16,7 @@ import copy
 import fnmatch
 import json
 import logging
+import os
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi
@@ -25,7 +26,17 @@ from transformers import TrainingArguments
 from modeling.hub import hub_is_offline
 from textcls_errors import TextclsError
 
+# A refused request raises HfHubHTTPError; a network that fails first raises its HTTP client's own errors, of which
+# HfHubHTTPError is a subclass: catching its bases covers both without naming the client package.
+HUB_ERRORS = (HfHubHTTPError, *HfHubHTTPError.__bases__)
+
 logger = logging.getLogger(__name__)
+
+
+def first_line(error: Exception) -> str:
+    """The error's type and the first line of its message (Hub errors carry the server's whole reply)."""
+    return f"{error.__class__.__name__}: {(str(error).splitlines() or [''])[0]}"
+
 
 # What a model repository gets from output_dir: model, tokenizer, card, results and figures. Not the predictions
 # or the 3D map (texts of the data), trainer_state.json or training_args.bin (paths of this machine, the token),
@@ -87,6 +98,12 @@ def create_repo(args: TrainingArguments, model_args) -> str:
             "is a local folder, which means nothing on the Hub. Give the base model's hub id, or set merge_lora "
             "to true to push a plain merged model."
         )
+    if os.environ.get("WANDB_SWEEP_ID"):
+        raise TextclsError(
+            "push_to_hub in a W&B sweep run: every run of the sweep would push to the Hub (to one repository, each "
+            "overwriting the last, or one per run). Sweep without it, then train the chosen settings once with "
+            "push_to_hub."
+        )
     if hub_is_offline():
         raise TextclsError(
             f"push_to_hub is set (repository {name!r}), but HF_HUB_OFFLINE is set: the Hub cannot be reached. "
@@ -94,11 +111,10 @@ def create_repo(args: TrainingArguments, model_args) -> str:
         )
     try:
         url = HfApi(token=args.hub_token).create_repo(name, private=args.hub_private_repo, exist_ok=True)
-    except HfHubHTTPError as error:
+    except HUB_ERRORS as error:
         raise TextclsError(
-            f"cannot create the Hub repository {name!r} (hub_model_id): {error.__class__.__name__}: "
-            f"{str(error).splitlines()[0]}. Log in with `hf auth login` or give hub_token, and check that the "
-            "account may write to that namespace."
+            f"cannot create the Hub repository {name!r} (hub_model_id): {first_line(error)}. Log in with `hf auth "
+            "login` or give hub_token, and check that the account may write to that namespace."
         ) from None
     logger.info("Pushing to %s at the end of the run", url)
     return url.repo_id
@@ -136,9 +152,9 @@ def push_run(args: TrainingArguments, repo_id: str):
             commit_message="Upload a textcls run: model, tokenizer, card and results",
             revision=args.hub_revision,
         )
-    except HfHubHTTPError as error:
+    except HUB_ERRORS as error:
         raise TextclsError(
-            f"the upload to {repo_id} failed ({str(error).splitlines()[0]}); the run's files are intact in "
+            f"the upload to {repo_id} failed ({first_line(error)}); the run's files are intact in "
             f"{output_dir}. Once the problem is fixed, upload them with: hf upload {repo_id} {output_dir} "
             + " ".join(f"--include {name}" for name in names)
         ) from None

@@ -78,10 +78,17 @@ def write_model_card(
         kind=model_kind(model_args, output_dir),
         figures=[name for name in FIGURES if (output_dir / name).is_file()],
         text_cleaning=" -> ".join(step for step, on in cleaning_args.as_config().items() if on) or None,
+        remote_code=has_custom_code(output_dir),
     )
     path = output_dir / "README.md"
     card.save(path)
     return path
+
+
+def has_custom_code(output_dir: Path) -> bool:
+    """Whether the folder's model is defined by code shipped beside it (auto_map: GloVe, RNN, MLP head)."""
+    config_file = output_dir / "config.json"
+    return config_file.is_file() and "auto_map" in json.loads(config_file.read_text())
 
 
 def build_model_card(
@@ -93,6 +100,7 @@ def build_model_card(
     kind: str,
     figures: list[str],
     text_cleaning: str | None = None,
+    remote_code: bool = False,
 ) -> ModelCard:
     """The card as a ModelCard; `kind` is "transformer", "lora-adapter", "glove" or "lstm"."""
     dataset = settings.get("dataset_name")
@@ -113,7 +121,7 @@ def build_model_card(
         results_section(results),
         labels_section(label_names),
         figures_section(figures, results),
-        usage_section(repo_id, kind, base_model, text_cleaning, settings),
+        usage_section(repo_id, kind, base_model, text_cleaning, settings, remote_code or kind in ("glove", "lstm")),
         settings_section(settings),
         versions_section(settings),
     ]
@@ -272,27 +280,29 @@ def figures_section(figures: list[str], results: dict[str, float]) -> str:
     return "\n\n".join(parts)
 
 
-def usage_section(repo_id: str, kind: str, base_model: str | None, text_cleaning: str | None, settings: dict) -> str:
+def usage_section(
+    repo_id: str, kind: str, base_model: str | None, text_cleaning: str | None, settings: dict, remote_code: bool
+) -> str:
+    remote = ", trust_remote_code=True" if remote_code else ""
     if kind == "lora-adapter":
         code = (
             "from peft import PeftModel\n"
             "from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, pipeline\n\n"
-            f'config = AutoConfig.from_pretrained("{repo_id}")  # class names of this model\n'
+            f'config = AutoConfig.from_pretrained("{repo_id}"{remote})  # class names and head of this model\n'
             f'base = AutoModelForSequenceClassification.from_pretrained("{base_model or "BASE_MODEL"}", '
-            "config=config)\n"
+            f"config=config{remote})\n"
             f'model = PeftModel.from_pretrained(base, "{repo_id}").merge_and_unload()\n'
             f'classifier = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained('
             f'"{repo_id}"))\n'
         )
     else:
-        remote = ", trust_remote_code=True" if kind in ("glove", "lstm") else ""
         code = (
             "from transformers import pipeline\n\n"
             f'classifier = pipeline("text-classification", model="{repo_id}"{remote})\n'
         )
     code += 'print(classifier("The shuttle put the telescope into orbit."))'
     parts = ["## How to use", f"```python\n{code}\n```"]
-    if kind in ("glove", "lstm"):
+    if remote_code:
         parts.append(
             "`trust_remote_code=True` runs this repository's `configuration_*.py` and `modeling_*.py`, which define "
             "the model; read them first."
