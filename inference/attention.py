@@ -46,6 +46,6 @@ def cls_attention(classifier, text: str) -> ClsAttention:
     with torch.no_grad():
         outputs = model(**{name: value.to(classifier.device) for name, value in inputs.items()}, output_attentions=True)
     last = outputs.attentions[-1][0]  # (heads, length, length)
-    tokenizer = classifier._collate.tokenizer
+    tokenizer = classifier.tokenizer
     tokens = tokenizer.convert_ids_to_tokens(encoded.input_ids[0].tolist())
     return ClsAttention(tokens=tokens, weights=last[:, 0, :].float().cpu().numpy())

@@ -63,10 +63,10 @@ class EncodedText:
 def encode(classifier, text: str) -> EncodedText:
     """Clean and cut `text` exactly as `classifier.predict_proba` does, and group its ids into words."""
     cleaned = classifier.clean([text])[0]
-    tokenizer = classifier._collate.tokenizer  # the tokenizer that classifier's own encoding uses
+    tokenizer = classifier.tokenizer
     # The classifier's encoding (cleaning replayed, long texts cut as in training) decides the ids; the full
     # encoding of the same text only supplies where each kept id came from (characters, word).
-    kept = classifier._tokenize({"text": [cleaned]})
+    kept = classifier.tokenize({"text": [cleaned]})
     ids = kept["input_ids"][0]
     full = tokenizer(cleaned, truncation=False, return_offsets_mapping=True, return_special_tokens_mask=True)
     full_ids = full["input_ids"]

@@ -67,7 +67,9 @@ class TextClassifier:
         limits = [tokenizer.model_max_length, getattr(backbone, "max_position_embeddings", None)]
         limit = min([value for value in limits if isinstance(value, int) and 0 < value < 1_000_000] or [512])
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
-        self._tokenize = make_tokenize_function(
+        self.tokenizer = tokenizer
+        # Ids of already cleaned texts, cut as training cut them (explanations reuse it to read a text alike).
+        self.tokenize = make_tokenize_function(
             tokenizer, self.max_length, saved_cut.get("side", "head"), saved_cut.get("head_tokens")
         )
         saved = getattr(model.config, "text_cleaning", None)
@@ -93,7 +95,7 @@ class TextClassifier:
         probabilities = np.zeros((len(texts), len(self.label_names)))
         if not texts:
             return probabilities
-        encoded = self._tokenize({"text": self.clean(texts)})
+        encoded = self.tokenize({"text": self.clean(texts)})
         # Similar lengths share a batch (less padding); rows go back to their places below.
         order = np.argsort(encoded["length"], kind="stable")
         inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded]

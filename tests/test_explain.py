@@ -99,7 +99,7 @@ def relies_on_one_word(classifier: TextClassifier, text: str, word: str) -> None
     pieces = encoded.words[[token.lower() for token in encoded.tokens].index(word)]
     key_ids = set(encoded.input_ids[0, pieces].tolist())
     others = set(encoded.input_ids[0].tolist()) - key_ids
-    assert key_ids.isdisjoint(others | {classifier._collate.tokenizer.unk_token_id})
+    assert key_ids.isdisjoint(others | {classifier.tokenizer.unk_token_id})
     embeddings = classifier.model.get_input_embeddings().weight
     with torch.no_grad():
         generator = torch.Generator().manual_seed(1)
@@ -186,7 +186,7 @@ def test_cls_attention_rows_are_distributions_over_the_tokens_read(family, model
     assert attention.weights.shape == (2, len(attention.tokens))  # the tiny models have 2 heads
     np.testing.assert_allclose(attention.weights.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(attention.mean, attention.weights.mean(axis=0))
-    assert attention.tokens[0] == classifier._collate.tokenizer.cls_token
+    assert attention.tokens[0] == classifier.tokenizer.cls_token
     # switching to eager attention changes nothing in the predictions
     np.testing.assert_allclose(
         classifier.predict_proba(TEXTS),
