@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
     parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
     parser.add_argument(
+        "--truncation_side",
+        choices=["head", "tail", "head+tail"],
+        help="Which part of a long text to read (default: as training did; for folders without that record: head).",
+    )
+    parser.add_argument(
         "--attribution_method",
         choices=METHODS,
         default="integrated_gradients",
@@ -67,7 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     if options.n_steps < 1:
         raise TextclsError(f"--n_steps must be at least 1, got {options.n_steps}")
     check_port_free(options.host, options.port)
-    classifier = TextClassifier(options.model_dir, device=options.device, max_length=options.max_length)
+    classifier = TextClassifier(
+        options.model_dir,
+        device=options.device,
+        max_length=options.max_length,
+        truncation_side=options.truncation_side,
+    )
 
     import uvicorn  # after the checks: a wrong folder fails fast, without the server's imports
 

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--attention_heads", action="store_true", help="Attention map: one column per head too.")
     parser.add_argument("--no_attention", action="store_true", help="Skip the attention maps.")
     parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
+    parser.add_argument(
+        "--truncation_side",
+        choices=["head", "tail", "head+tail"],
+        help="Which part of a long text to read (default: as training did; for folders without that record: head).",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
     return parser
 
@@ -107,7 +112,12 @@ def texts_to_explain(options: argparse.Namespace) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> Path:
     options = build_parser().parse_args(argv)
     check_options(options)
-    classifier = TextClassifier(options.model_dir, device=options.device, max_length=options.max_length)
+    classifier = TextClassifier(
+        options.model_dir,
+        device=options.device,
+        max_length=options.max_length,
+        truncation_side=options.truncation_side,
+    )
     items = texts_to_explain(options)
     if not items:
         raise TextclsError("nothing to explain: no texts given, or predictions.csv has no errors")

@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="Write .jsonl or .csv here instead of JSON Lines on stdout.")
     parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
     parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
+    parser.add_argument(
+        "--truncation_side",
+        choices=["head", "tail", "head+tail"],
+        help="Which part of a long text to read (default: as training did; for folders without that record: head).",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
     return parser
 
@@ -48,7 +53,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if options.batch_size <= 0:
         raise TextclsError(f"--batch_size must be positive, got {options.batch_size}")
     classifier = TextClassifier(
-        options.model_dir, device=options.device, batch_size=options.batch_size, max_length=options.max_length
+        options.model_dir,
+        device=options.device,
+        batch_size=options.batch_size,
+        max_length=options.max_length,
+        truncation_side=options.truncation_side,
     )
     frame = pd.DataFrame({"text": options.text}) if options.text else read_inputs(options.input, options.text_column)
     texts = frame["text"].tolist()

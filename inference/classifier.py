@@ -22,6 +22,7 @@ from data_scripts.text_cleaning import TextCleaning, build_cleaner
 from modeling.classifier_heads import backbone_config
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
+from training.arguments import TRUNCATION_SIDES
 from training.preprocessing import make_tokenize_function
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class TextClassifier:
         batch_size: int = 32,
         max_length: int | None = None,
         wordnet_dir: str | None = None,
+        truncation_side: str | None = None,
     ):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
@@ -57,10 +59,12 @@ class TextClassifier:
         if not saved_cut and max_length is None:
             logger.warning(
                 "%s does not record how training cut long texts (trained before text_truncation was saved): "
-                "reading up to the model's limit from the start. Give --max_length (the run's max_seq_length) "
-                "to match training.",
+                "reading up to the model's limit from the start. Give --max_length and --truncation_side (the "
+                "run's max_seq_length and truncation_side) to match training.",
                 model_dir,
             )
+        if truncation_side is not None and truncation_side not in TRUNCATION_SIDES:
+            raise TextclsError(f"truncation_side={truncation_side!r}: expected one of {', '.join(TRUNCATION_SIDES)}")
         if max_length is not None and max_length < MIN_LENGTH:
             raise TextclsError(f"max_length={max_length}: expected at least {MIN_LENGTH} tokens")
         backbone = backbone_config(model.config)  # an MLP head's config holds its backbone's
@@ -70,7 +74,7 @@ class TextClassifier:
         self.tokenizer = tokenizer
         # Ids of already cleaned texts, cut as training cut them (explanations reuse it to read a text alike).
         self.tokenize = make_tokenize_function(
-            tokenizer, self.max_length, saved_cut.get("side", "head"), saved_cut.get("head_tokens")
+            tokenizer, self.max_length, truncation_side or saved_cut.get("side", "head"), saved_cut.get("head_tokens")
         )
         saved = getattr(model.config, "text_cleaning", None)
         self.cleaning = TextCleaning(**saved, wordnet_dir=wordnet_dir) if saved else None

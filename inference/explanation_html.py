@@ -23,6 +23,7 @@ def _token_span(token: str, score: float, largest: float) -> str:
     return f'<span style="{style}" title="{score:+.4f}">{escape(token)}</span>'
 
 
+UNREAD_SHOWN = 300  # characters of the unread part shown
 UNREAD_STYLE = "color:#999;text-decoration:line-through;text-decoration-color:#ccc"
 
 
@@ -32,9 +33,12 @@ def _plain(text: str, start: int, end: int, unread: tuple[int, int] | None) -> s
         return escape(text[start:end])
     cut_start, cut_end = max(start, unread[0]), min(end, unread[1])
     title = "not read by the model: the text is longer than its max_length"
+    unread_text = text[cut_start:cut_end]
+    if len(unread_text) > UNREAD_SHOWN:  # a long article would bury the explanation under pages of grey text
+        unread_text = f"{unread_text[:UNREAD_SHOWN]} … ({len(unread_text) - UNREAD_SHOWN:,} more characters not read)"
     return (
         escape(text[start:cut_start])
-        + f'<span style="{UNREAD_STYLE}" title="{title}">{escape(text[cut_start:cut_end])}</span>'
+        + f'<span style="{UNREAD_STYLE}" title="{title}">{escape(unread_text)}</span>'
         + escape(text[cut_end:end])
     )
 

@@ -58,6 +58,27 @@ def test_unknown_keys_are_named(tmp_path):
         parse_arguments([write_config(tmp_path, learning_rat=1e-4, max_len=12)])
 
 
+def test_misspelt_flags_are_named_with_a_suggestion_and_never_abbreviations(tmp_path):
+    config = write_config(tmp_path)
+    with pytest.raises(TextclsError, match=r"--learning_rat \(did you mean --learning_rate\?\)"):
+        parse_arguments([config, "--learning_rat", "0.01"])  # argparse alone would take it for --learning_rate
+    with pytest.raises(TextclsError, match=r"--learnig_rate \(did you mean --learning_rate\?\)"):
+        parse_arguments([config, "--learnig_rate=0.01"])
+    assert parse_arguments([config, "--learning-rate", "0.01", "--no_embedding_projection"])[-1].learning_rate == 0.01
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--learning_rate", "-0.01"], "learning_rate=-0.01: expected a positive number"),
+        (["--num_train_epochs", "-1"], "num_train_epochs=-1.0: expected a positive number of epochs"),
+    ],
+)
+def test_training_needs_a_positive_rate_and_length(tmp_path, flags, message):
+    with pytest.raises(TextclsError, match=message):
+        parse_arguments([write_config(tmp_path), *flags])
+
+
 def test_missing_and_malformed_config(tmp_path):
     with pytest.raises(TextclsError, match="config file not found"):
         parse_arguments([str(tmp_path / "nope.json")])

@@ -156,6 +156,8 @@ def test_long_texts_are_cut_as_the_classifier_cuts_them(model_dirs):
     unread_text = explained.text[explained.unread[0] : explained.unread[1]]
     assert f">{unread_text}</span>" in fragment.replace("&#x27;", "'")
     assert attribute(TextClassifier(model_dirs["bert"], device="cpu"), TEXTS[0]).unread is None
+    article = attributions_html(attribute(classifier, " ".join(TEXTS * 20)))  # pages of unread text: cut short
+    assert "more characters not read)" in article and len(article) < 5000
 
 
 def test_empty_text_has_no_tokens(model_dirs):

@@ -189,3 +189,18 @@ def test_stdin_that_is_not_utf8_is_one_message(bert_dir, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ok\n\xff bad\n")))
     with pytest.raises(TextclsError, match="not UTF-8"):
         predict.main(["--model_dir", str(bert_dir), "--input", "-"])
+
+
+def test_a_folder_without_a_truncation_record_reads_the_side_it_is_told(bert_dir):
+    # bert_dir records no text_truncation (as folders trained before it existed): head unless told otherwise.
+    long_text = " ".join(TEXTS * 5)
+    tokenizer = AutoTokenizer.from_pretrained(bert_dir)
+    ids = tokenizer(long_text)["input_ids"]
+    tail_text = tokenizer.decode(ids[-9:-1])  # the last 8 tokens, which a tail read of 10 ids (with specials) sees
+    head = TextClassifier(bert_dir, device="cpu", max_length=10)
+    tail = TextClassifier(bert_dir, device="cpu", max_length=10, truncation_side="tail")
+    assert tail.tokenize({"text": [long_text]})["input_ids"][0][1:-1] == ids[-9:-1]
+    assert head.tokenize({"text": [long_text]})["input_ids"][0][1:-1] == ids[1:9]
+    np.testing.assert_allclose(tail.predict_proba([long_text]), tail.predict_proba([tail_text]), atol=1e-6)
+    with pytest.raises(TextclsError, match="truncation_side='middle': expected one of head, tail, head\\+tail"):
+        TextClassifier(bert_dir, device="cpu", truncation_side="middle")

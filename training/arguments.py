@@ -5,6 +5,7 @@ A run is configured by a JSON file and/or command-line flags; flags given after 
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import sys
@@ -404,6 +405,12 @@ class TextclsTrainingArguments(TrainingArguments):
                 f"hub_strategy={str(self.hub_strategy.value)!r}: only 'end' is supported (run_classification.py "
                 "pushes the finished model with its card once, at the end; checkpoints stay local)."
             )
+        if self.do_train and not self.learning_rate > 0:
+            raise TextclsError(f"learning_rate={self.learning_rate}: expected a positive number, e.g. 5e-5")
+        if self.do_train and not (self.num_train_epochs > 0 or self.max_steps > 0):
+            raise TextclsError(
+                f"num_train_epochs={self.num_train_epochs}: expected a positive number of epochs (or max_steps > 0)"
+            )
         if self.embedding_sample_size < 2:
             raise TextclsError(f"embedding_sample_size={self.embedding_sample_size}: expected 2 documents or more")
         if self.embedding_eval_every < 0:
@@ -442,13 +449,30 @@ def parse_arguments(argv: list[str] | None = None):
     overrides the same key in the file.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    # No abbreviations: a misspelt flag such as --learning_rat must not quietly become --learning_rate.
+    parser = HfArgumentParser(ARGUMENT_CLASSES, allow_abbrev=False)
     if argv and argv[0].endswith(".json"):
         argv = config_to_flags(read_config(argv[0]), parser) + argv[1:]
+    check_flags(argv, parser)
     try:
         return parser.parse_args_into_dataclasses(args=argv)
     except ValueError as error:  # TrainingArguments.__post_init__ checks combinations of values
         raise TextclsError(f"invalid training arguments: {error}") from None
+
+
+def check_flags(argv: list[str], parser: HfArgumentParser) -> None:
+    """Reject flags no dataclass declares, suggesting the closest one (argparse would list them without a hint)."""
+    options = set(parser._option_string_actions)  # every spelling argparse accepts: --x, --x-y, --no_x, -h
+    unknown = [arg.split("=")[0] for arg in argv if arg.startswith("--") and arg.split("=")[0] not in options]
+    if not unknown:
+        return
+    hints = []
+    for flag in unknown:
+        close = difflib.get_close_matches(flag, sorted(options), n=1)
+        hints.append(flag + (f" (did you mean {close[0]}?)" if close else ""))
+    raise TextclsError(
+        f"unknown setting(s): {', '.join(hints)}. Run `python run_classification.py --help` for the accepted ones."
+    )
 
 
 def read_config(path: str) -> dict:
