@@ -26,6 +26,9 @@ from modeling.lora import load_for_inference
 from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("export_onnx")
+# The exporter's libraries report every graph pass at INFO (dozens of lines, some of several KB): warnings only.
+for library in ("onnxscript", "onnx_ir"):
+    logging.getLogger(library).setLevel(logging.WARNING)
 
 CHECK_TEXTS = [
     "The shuttle reached orbit after a two-day delay, NASA said on Tuesday.",

@@ -40,10 +40,17 @@ class TokenAttributions:
     offsets: list[tuple[int, int]] = field(default_factory=list)  # each token's characters in `text`
     unread: tuple[int, int] | None = None  # the characters of `text` cut away by max_length (never read)
 
-    def top(self, k: int) -> list[tuple[str, float]]:
-        """The k tokens with the largest absolute attribution, largest first."""
-        order = sorted(range(len(self.scores)), key=lambda i: -abs(self.scores[i]))
-        return [(self.tokens[i], self.scores[i]) for i in order[:k]]
+    def top(self, k: int) -> list[tuple[str, float, int]]:
+        """The k words with the largest absolute attribution, largest first, as (word, score, occurrences): a word
+        that occurs several times counts once, with the sum of its scores (a mean-pool model scores every occurrence
+        alike, and the list would otherwise repeat one word)."""
+        totals: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for token, score in zip(self.tokens, self.scores, strict=True):
+            totals[token] = totals.get(token, 0.0) + score
+            counts[token] = counts.get(token, 0) + 1
+        words = sorted(totals, key=lambda word: -abs(totals[word]))[:k]
+        return [(word, totals[word], counts[word]) for word in words]
 
 
 @dataclass

@@ -23,12 +23,13 @@ def _shorten(text: str, width: int = 70) -> str:
 
 
 def plot_top_tokens(attributions: TokenAttributions, path: str | Path, top_k: int = 15) -> Path:
-    """Horizontal bars of the `top_k` tokens with the largest |attribution|, green for the class, red against."""
+    """Horizontal bars of the `top_k` words with the largest |attribution| (repeats summed), green for the class,
+    red against."""
     top = attributions.top(top_k)
     figure, axes = plt.subplots(figsize=(7, 0.35 * max(len(top), 1) + 1.4))
     if top:
-        labels = [f"{token!s}" for token, _ in reversed(top)]
-        values = [score for _, score in reversed(top)]
+        labels = [f"{word} ×{count}" if count > 1 else word for word, _, count in reversed(top)]
+        values = [score for _, score, _ in reversed(top)]
         colors = [np.array(POSITIVE if value >= 0 else NEGATIVE) / 255 for value in values]
         axes.barh(range(len(values)), values, color=colors)
         axes.set_yticks(range(len(values)), labels)
@@ -39,7 +40,7 @@ def plot_top_tokens(attributions: TokenAttributions, path: str | Path, top_k: in
     method = attributions.method.replace("_", " ")
     axes.set_xlabel(f"attribution to p({attributions.label}) ({method})")
     axes.set_title(
-        f"Top tokens for {_shorten(attributions.label, 40)} (p = {attributions.probability:.3f})", fontsize=11
+        f"Top words for {_shorten(attributions.label, 40)} (p = {attributions.probability:.3f})", fontsize=11
     )
     figure.tight_layout()
     path = Path(path)

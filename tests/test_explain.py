@@ -16,7 +16,7 @@ import explain
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
 from inference import TextClassifier
 from inference.attention import cls_attention, has_attention
-from inference.attributions import METHODS, attribute, baseline_ids, class_probabilities, encode
+from inference.attributions import METHODS, TokenAttributions, attribute, baseline_ids, class_probabilities, encode
 from inference.explanation_html import attributions_html
 from modeling.word_models import build_word_model
 from tests.tiny_models import build_tiny_model
@@ -303,3 +303,18 @@ def test_script_exits_2_without_a_traceback(tmp_path):
     )
     assert finished.returncode == 2
     assert "error:" in finished.stderr and "Traceback" not in finished.stderr
+
+
+def test_top_words_count_a_repeated_word_once_with_its_summed_score(tmp_path):
+    from inference.explanation_plots import plot_top_tokens
+
+    explained = TokenAttributions(
+        text="key key key door key",
+        tokens=["key", "key", "key", "door", "key"],
+        scores=[0.1, 0.1, 0.1, -0.3, 0.1],
+        label="locks",
+        probability=0.9,
+        method="integrated_gradients",
+    )
+    assert explained.top(2) == [("key", pytest.approx(0.4), 4), ("door", -0.3, 1)]
+    assert plot_top_tokens(explained, tmp_path / "top.png").stat().st_size > 5_000

@@ -256,10 +256,10 @@ def test_rerun_command_drops_the_search_and_adds_the_best_settings(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"model_name_or_path": "m", "output_dir": str(tmp_path), "hp_search_trials": 5}))
     command = rerun_command(
-        [str(config), "--hp_search_space", "x.yaml", "--hp_search_trials=5", "--seed", "3"],
+        [str(config), "--hp_search_space", "x.yaml", "--hp_search_trials=5", "--seed", "3", "--learning_rate", "1"],
         {"learning_rate": 0.001, "freeze_embeddings": True},
     )
-    assert shlex.split(command) == [
+    assert shlex.split(command) == [  # the given --learning_rate 1 is replaced, not left beside the best value
         "python", "run_classification.py", str(config), "--seed", "3",
         "--learning_rate=0.001", "--freeze_embeddings=True", "--hp_search_trials=0",
     ]  # fmt: skip

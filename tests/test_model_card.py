@@ -119,7 +119,8 @@ def test_word_model_on_local_files(tmp_path):
     assert "gru" in meta["tags"]
     text = card.text
     assert 'model="someone/topics", trust_remote_code=True' in text
-    assert "simple_preprocess -> remove_stopwords" in text  # a pipeline does not clean; the card says so
+    assert "cleaned text (remove_stopwords)" in text  # a pipeline does not remove stop words; the card says so
+    assert "simple_preprocess" not in text.split("## How it was trained")[0]  # the tokenizer splits alike
     config = json.loads(text.split("```json\n")[1].split("```")[0])
     assert config["train_file"] == "train.csv" and config["word_vectors"] == "glove.6B.50d.txt"
     assert config["model_type"] == "lstm" and config["cell"] == "gru"

@@ -363,7 +363,8 @@ def rerun_command(argv: Sequence[str], parameters: dict[str, Any]) -> str:
             skip_value = False
             continue
         name = token[2:].split("=", 1)[0] if token.startswith("--") else None
-        if name in ("hp_search_space", "hp_search_trials"):
+        # The search's own flags go, and so do the flags the best parameters replace (one value each).
+        if name in ("hp_search_space", "hp_search_trials") or name in parameters:
             skip_value = "=" not in token
             continue
         kept.append(token)

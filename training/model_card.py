@@ -77,7 +77,11 @@ def write_model_card(
         base_model=hub_base_model(model_args.model_name_or_path) if model_args.model_type is None else None,
         kind=model_kind(model_args, output_dir),
         figures=[name for name in FIGURES if (output_dir / name).is_file()],
-        text_cleaning=" -> ".join(step for step, on in cleaning_args.as_config().items() if on) or None,
+        # simple_preprocess is left out: the word tokenizer in the folder lowercases and splits alike, pipeline or not.
+        text_cleaning=" -> ".join(
+            step for step, on in cleaning_args.as_config().items() if on and step != "simple_preprocess"
+        )
+        or None,
         remote_code=has_custom_code(output_dir),
     )
     path = output_dir / "README.md"
@@ -218,7 +222,8 @@ def eval_results(results: dict[str, float], dataset: str | None) -> list[EvalRes
 def summary(kind: str, base_model: str | None, settings: dict, label_names: list[str]) -> str:
     what = {
         "glove": "A GloVe mean-pool classifier (the mean of the word vectors of a text, then dense layers)",
-        "lstm": f"A {settings.get('cell', 'lstm').upper()} classifier over word vectors",
+        "lstm": f"{'A' if settings.get('cell') == 'gru' else 'An'} {settings.get('cell', 'lstm').upper()} classifier "
+        "over word vectors",
         "lora-adapter": "LoRA adapters and a classification head for a transformer",
         "transformer": "A fine-tuned transformer classifier",
     }[kind]
@@ -254,7 +259,8 @@ def results_section(results: dict[str, float]) -> str:
     trained = ""
     if "train_samples" in results:
         trained = f"\n\nTrained on {int(results['train_samples'])} documents"
-        trained += f" for {results['epoch']:g} epochs." if "epoch" in results else "."
+        epochs = results.get("epoch")
+        trained += f" for {epochs:g} epoch{'' if epochs == 1 else 's'}." if epochs is not None else "."
     return f"## Results\n\n{table}{trained}"
 
 
