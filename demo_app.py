@@ -18,6 +18,7 @@ import sys
 
 from inference import TextClassifier
 from inference.attributions import METHODS
+from inference.classifier import add_reading_arguments
 from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("demo_app")
@@ -30,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_dir", required=True, help="A folder written by run_classification.py.")
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only).")
     parser.add_argument("--port", type=int, default=7860, help="Port to listen on (default: 7860).")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
-    parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
-    parser.add_argument(
-        "--truncation_side",
-        choices=["head", "tail", "head+tail"],
-        help="Which part of a long text to read (default: as training did; for folders without that record: head).",
-    )
+    add_reading_arguments(parser)
     parser.add_argument(
         "--attribution_method",
         choices=METHODS,
@@ -72,12 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     if options.n_steps < 1:
         raise TextclsError(f"--n_steps must be at least 1, got {options.n_steps}")
     check_port_free(options.host, options.port)
-    classifier = TextClassifier(
-        options.model_dir,
-        device=options.device,
-        max_length=options.max_length,
-        truncation_side=options.truncation_side,
-    )
+    classifier = TextClassifier.from_options(options)
 
     import uvicorn  # after the checks: a wrong folder fails fast, without the server's imports
 

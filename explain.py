@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from inference import TextClassifier
 from inference.attention import cls_attention, has_attention
 from inference.attributions import METHODS, attribute
+from inference.classifier import add_reading_arguments
 from inference.explanation_html import attributions_html, explanation_page
 from inference.explanation_plots import plot_cls_attention, plot_top_tokens
 from inference.files import read_inputs
@@ -52,13 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top_k", type=int, default=15, help="Tokens in the bar chart.")
     parser.add_argument("--attention_heads", action="store_true", help="Attention map: one column per head too.")
     parser.add_argument("--no_attention", action="store_true", help="Skip the attention maps.")
-    parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
-    parser.add_argument(
-        "--truncation_side",
-        choices=["head", "tail", "head+tail"],
-        help="Which part of a long text to read (default: as training did; for folders without that record: head).",
-    )
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
+    add_reading_arguments(parser)
     return parser
 
 
@@ -112,12 +107,7 @@ def texts_to_explain(options: argparse.Namespace) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> Path:
     options = build_parser().parse_args(argv)
     check_options(options)
-    classifier = TextClassifier(
-        options.model_dir,
-        device=options.device,
-        max_length=options.max_length,
-        truncation_side=options.truncation_side,
-    )
+    classifier = TextClassifier.from_options(options)
     items = texts_to_explain(options)
     if not items:
         raise TextclsError("nothing to explain: no texts given, or predictions.csv has no errors")

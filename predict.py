@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from inference import TextClassifier
+from inference.classifier import add_reading_arguments
 from inference.files import read_inputs, with_predictions, write_outputs
 from textcls_errors import TextclsError, run_cli
 
@@ -38,13 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text_column", help="The column holding the texts in a table (default: text).")
     parser.add_argument("--output", help="Write .jsonl or .csv here instead of JSON Lines on stdout.")
     parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
-    parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
-    parser.add_argument(
-        "--truncation_side",
-        choices=["head", "tail", "head+tail"],
-        help="Which part of a long text to read (default: as training did; for folders without that record: head).",
-    )
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
+    add_reading_arguments(parser)
     return parser
 
 
@@ -52,13 +47,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     options = build_parser().parse_args(argv)
     if options.batch_size <= 0:
         raise TextclsError(f"--batch_size must be positive, got {options.batch_size}")
-    classifier = TextClassifier(
-        options.model_dir,
-        device=options.device,
-        batch_size=options.batch_size,
-        max_length=options.max_length,
-        truncation_side=options.truncation_side,
-    )
+    classifier = TextClassifier.from_options(options, batch_size=options.batch_size)
     frame = pd.DataFrame({"text": options.text}) if options.text else read_inputs(options.input, options.text_column)
     texts = frame["text"].tolist()
 

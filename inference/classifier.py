@@ -9,6 +9,7 @@ serves these folders too, but cleans nothing and cuts long texts at the end only
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,17 @@ from training.preprocessing import make_tokenize_function
 logger = logging.getLogger(__name__)
 
 MIN_LENGTH = 8  # as for max_seq_length in training
+
+
+def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options of the scripts that load a model folder: device and how long texts are read."""
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available).")
+    parser.add_argument("--max_length", type=int, help="Cut texts to this many tokens (default: as training did).")
+    parser.add_argument(
+        "--truncation_side",
+        choices=TRUNCATION_SIDES,
+        help="Which part of a long text to read (default: as training did; for folders without that record: head).",
+    )
 
 
 class TextClassifier:
@@ -85,6 +97,17 @@ class TextClassifier:
         except (RuntimeError, AssertionError) as error:  # an unknown name, or CUDA asked for and absent
             raise TextclsError(f"cannot use device {device!r}: {error}") from None
         self._collate = DataCollatorWithPadding(tokenizer)
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace, **settings) -> TextClassifier:
+        """The classifier of a script's --model_dir and the options of `add_reading_arguments`."""
+        return cls(
+            options.model_dir,
+            device=options.device,
+            max_length=options.max_length,
+            truncation_side=options.truncation_side,
+            **settings,
+        )
 
     def clean(self, texts: Sequence[str]) -> list[str]:
         """The texts as the model read its training data (unchanged when it was trained on raw text)."""
