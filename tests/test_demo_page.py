@@ -20,7 +20,6 @@ from urllib.parse import urlparse
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from transformers import AutoConfig
 
 import demo_app
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
@@ -51,17 +50,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _with_labels(folder: Path) -> Path:
-    config = AutoConfig.from_pretrained(folder)
-    config.id2label, config.label2id = dict(enumerate(LABELS)), {name: i for i, name in enumerate(LABELS)}
-    config.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
     torch.manual_seed(0)
-    return _with_labels(build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", TEXTS * 10, len(LABELS)))
+    return build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", TEXTS * 10, label_names=LABELS)
 
 
 def _word_model_dir(folder: Path, family: str, cleaning: TextCleaning | None = None) -> Path:

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoConfig
 
 import explain
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
@@ -50,11 +49,7 @@ def make_model_dir(folder: Path, family: str, cleaning: TextCleaning | None = No
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         return folder
-    build_tiny_model(folder, family, TEXTS * 10, num_labels=len(LABELS))
-    config = AutoConfig.from_pretrained(folder)
-    config.id2label, config.label2id = dict(enumerate(LABELS)), {name: i for i, name in enumerate(LABELS)}
-    config.save_pretrained(folder)
-    return folder
+    return build_tiny_model(folder, family, TEXTS * 10, label_names=LABELS)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import predict
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
@@ -30,11 +30,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
-    folder = build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", TEXTS * 10, num_labels=len(LABELS))
-    config = AutoConfig.from_pretrained(folder)
-    config.id2label, config.label2id = dict(enumerate(LABELS)), {name: i for i, name in enumerate(LABELS)}
-    config.save_pretrained(folder)
-    return folder
+    return build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", TEXTS * 10, label_names=LABELS)
 
 
 @pytest.fixture(scope="module")

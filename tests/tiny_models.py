@@ -76,8 +76,11 @@ def train_byte_bpe(texts: list[str], vocab_size: int = 400) -> PreTrainedTokeniz
     )
 
 
-def build_tiny_model(directory: Path, family: str, texts: list[str], num_labels: int = 2) -> Path:
-    """Save a randomly initialised tiny `family` classifier and its tokenizer into `directory`."""
+def build_tiny_model(
+    directory: Path, family: str, texts: list[str], num_labels: int = 2, label_names: list[str] | None = None
+) -> Path:
+    """Save a randomly initialised tiny `family` classifier and its tokenizer into `directory`; with `label_names`,
+    its config names the classes (and their number replaces `num_labels`)."""
     tokenizer = train_byte_bpe(texts) if family == "roberta" else train_wordpiece(texts)
     size = dict(vocab_size=len(tokenizer))
     if family == "bert":
@@ -114,6 +117,9 @@ def build_tiny_model(directory: Path, family: str, texts: list[str], num_labels:
     else:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     config.num_labels = num_labels
+    if label_names is not None:
+        config.id2label = dict(enumerate(label_names))
+        config.label2id = {name: index for index, name in enumerate(label_names)}
     model = AutoModelForSequenceClassification.from_config(config)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
