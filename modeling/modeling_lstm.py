@@ -4,10 +4,13 @@ Shaped like transformers' BERT: `LstmModel` is the encoder, `LstmForSequenceClas
 loss, and `output_hidden_states=True` ends `hidden_states` with the document vector as a one-token sequence, so
 `outputs.hidden_states[-1][:, 0]` is the document embedding here just as it is the [CLS] vector for BERT.
 
-Batches are packed (`pack_padded_sequence`), so the recurrent network never reads padding: the outputs do not
-depend on how much a batch is padded, and padding costs no compute. Packing is a data-dependent step that
-torch.export cannot trace, so under `torch.export` (the ONNX exporter) the same numbers are computed on the padded
-batch instead (`LstmModel._run_unpacked`); training and eager inference always take the packed path.
+The recurrent layers read the padded batch, one layer and direction at a time, so that PyTorch takes its fast
+whole-sequence kernel (oneDNN's for the LSTM; packed sequences fall back to a per-step loop 5-10x slower), and
+still never mix padding into a text: padding is on the right, so the forward direction reaches every real token
+before any padding, and the backward direction reads each text reversed within its own length
+(`LstmModel._run_unpacked`). The outputs equal those of the packed sequence (`_run_packed`, kept as the reference
+the tests compare with) and do not depend on how much a batch is padded. The same steps trace under
+`torch.export`, so the ONNX graph computes what training computed.
 
 This file and `configuration_lstm.py` are copied next to the weights by `save_pretrained`; it imports nothing
 from this project so that `from_pretrained(..., trust_remote_code=True)` works anywhere.
@@ -114,7 +117,7 @@ class LstmPreTrainedModel(PreTrainedModel):
 
 
 class LstmModel(LstmPreTrainedModel):
-    """Embeds the words, runs the packed sequence through the recurrent layers and pools the outputs."""
+    """Embeds the words, runs the recurrent layers over each text's real tokens and pools the outputs."""
 
     def __init__(self, config: LstmConfig):
         super().__init__(config)
@@ -169,12 +172,10 @@ class LstmModel(LstmPreTrainedModel):
             raise ValueError("LstmModel needs right padding: attention_mask rows must be ones followed by zeros")
 
         seq_len = input_ids.shape[1]
-        # an empty text is read as its first (padding) token: packing needs at least one step per row
+        # an empty text is read as its first (padding) token, as packing (which needs one step per row) reads it
         lengths = attention_mask.sum(dim=1).clamp(min=1)
         token_vectors = self.embeddings(input_ids)
-        # packing is a data-dependent step torch.export cannot trace; exports take the same numbers unpacked
-        run = self._run_unpacked if exporting else self._run_packed
-        outputs, final_states = run(token_vectors, lengths)
+        outputs, final_states = self._run_unpacked(token_vectors, lengths)
 
         if self.config.pooling == "last":
             pooled = final_states
@@ -195,7 +196,8 @@ class LstmModel(LstmPreTrainedModel):
 
     def _run_packed(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The top layer's outputs (zero at padding) and its final states (the directions concatenated), read
-        packed so that the recurrent network never sees padding."""
+        packed so that the recurrent network never sees padding. The reference `_run_unpacked` must equal; 5-10x
+        slower to train on CPU, where packed sequences miss the whole-sequence kernels."""
         packed = pack_padded_sequence(token_vectors, lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_outputs, final_state = self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=token_vectors.shape[1])
@@ -206,17 +208,21 @@ class LstmModel(LstmPreTrainedModel):
     def _run_unpacked(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What `_run_packed` returns, computed on the padded batch with shape-independent steps only.
 
-        Each layer and direction runs on its own. Padding is on the right, so the forward direction reaches every
-        real token before any padding: its outputs there are the packed ones, and its final state is the output at
-        the last real token. The backward direction reads each text reversed within its own length (padding stays
-        at the end), and its outputs are put back in text order the same way.
+        Each layer and direction runs on its own, over the whole padded length in one kernel call. Padding is on
+        the right, so the forward direction reaches every real token before any padding: its outputs there are
+        the packed ones, and its final state is the output at the last real token. The backward direction reads
+        each text reversed within its own length (padding stays at the end), and its outputs are put back in text
+        order the same way. Outputs at padding are garbage until the final masking; no real step reads them.
         """
         batch_size, seq_len, _ = token_vectors.shape
         steps = torch.arange(seq_len, device=token_vectors.device)[None, :]
         real = steps < lengths[:, None]
-        # reverses the real tokens of each row and leaves its padding in place; its own inverse
-        reverse = torch.where(real, lengths[:, None] - 1 - steps, steps)
-        last_real = (lengths - 1)[:, None]
+        # reverses the real tokens of each row and leaves its padding in place; its own inverse. As rows of the
+        # (batch * seq_len, width) matrix: index_select's gradient (index_add) is several times faster than
+        # gather's (scatter_add) here.
+        row_starts = torch.arange(batch_size, device=token_vectors.device)[:, None] * seq_len
+        reverse = (row_starts + torch.where(real, lengths[:, None] - 1 - steps, steps)).reshape(-1)
+        last_real = row_starts[:, 0] + lengths - 1
 
         layer_input = token_vectors
         for layer in range(self.config.num_layers):
@@ -226,24 +232,27 @@ class LstmModel(LstmPreTrainedModel):
             for direction in range(self.num_directions):
                 weights = self.rnn.all_weights[layer * self.num_directions + direction]  # w_ih, w_hh, b_ih, b_hh
                 backward = direction == 1
-                cell_input = _gather_steps(layer_input, reverse) if backward else layer_input
-                cell_output = _run_one_direction(self.config.cell, cell_input, weights)
-                final_states.append(_gather_steps(cell_output, last_real)[:, 0])
-                outputs.append(_gather_steps(cell_output, reverse) if backward else cell_output)
+                cell_input = _take_steps(layer_input, reverse) if backward else layer_input
+                cell_output = _run_one_direction(self.config.cell, cell_input, weights, self.training)
+                final_states.append(_take_steps(cell_output, last_real)[:, 0])
+                outputs.append(_take_steps(cell_output, reverse) if backward else cell_output)
             layer_input = torch.cat(outputs, dim=-1)
         return layer_input * real.unsqueeze(-1), torch.cat(final_states, dim=-1)
 
 
-def _run_one_direction(cell: str, inputs: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
-    """The outputs of one recurrent layer reading `inputs` (batch first) from zero states, as nn.LSTM and nn.GRU
-    compute them: one operator for the whole sequence, which torch.export keeps with a dynamic length."""
+def _run_one_direction(cell: str, inputs: torch.Tensor, weights: list[torch.Tensor], train: bool) -> torch.Tensor:
+    """The outputs of one recurrent layer reading `inputs` (batch first) from zero states, as nn.LSTM, nn.GRU and
+    nn.RNN compute them: one operator for the whole sequence, which torch.export keeps with a dynamic length."""
     initial = inputs.new_zeros(1, inputs.shape[0], weights[1].shape[1])
     # (input, hx, weights, has_biases, num_layers, dropout, train, bidirectional, batch_first) -> (outputs, state)
     if cell == "lstm":
-        return torch.lstm(inputs, [initial, initial], weights, True, 1, 0.0, False, False, True)[0]
-    if cell == "rnn":  # torch.export unrolls the Elman RNN over time, fixing the length; as a GRU it does not
+        return torch.lstm(inputs, [initial, initial], weights, True, 1, 0.0, train, False, True)[0]
+    if cell == "rnn":
+        if not torch.compiler.is_exporting():
+            return torch.rnn_tanh(inputs, initial, weights, True, 1, 0.0, train, False, True)[0]
+        # torch.export unrolls the Elman RNN over time, fixing the length; as a GRU (3x the work) it does not
         weights = _elman_as_gru(*weights)
-    return torch.gru(inputs, initial, weights, True, 1, 0.0, False, False, True)[0]
+    return torch.gru(inputs, initial, weights, True, 1, 0.0, train, False, True)[0]
 
 
 def _elman_as_gru(w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_hh: torch.Tensor) -> list[torch.Tensor]:
@@ -263,9 +272,11 @@ def _elman_as_gru(w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor, b_
     ]
 
 
-def _gather_steps(sequences: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-    """`sequences[b, steps[b, t]]` for every row b and position t: (batch, seq, width) -> (batch, positions, width)."""
-    return sequences.gather(1, steps.unsqueeze(-1).expand(-1, -1, sequences.shape[-1]))
+def _take_steps(sequences: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Steps of (batch, seq, width) `sequences` picked by their row in the flattened (batch * seq, width) matrix,
+    `rows` holding the same number of steps for each text, in text order: (batch, steps per text, width)."""
+    batch_size, seq_len, width = sequences.shape
+    return sequences.reshape(batch_size * seq_len, width).index_select(0, rows).view(batch_size, -1, width)
 
 
 class LstmForSequenceClassification(LstmPreTrainedModel):

@@ -1,4 +1,4 @@
-"""The RNN classifier: packed sequences make padding irrelevant, each pooling is what it says, frozen vectors."""
+"""The RNN classifier: padding changes nothing (the packed path is the reference), poolings, frozen vectors."""
 
 import itertools
 
@@ -152,40 +152,64 @@ def test_save_and_load_keep_weights_and_frozen_embeddings(tmp_path):
     torch.testing.assert_close(loaded(input_ids, attention_mask=attention_mask).logits, expected, rtol=0, atol=0)
 
 
+MIXED_TEXTS = [*TEXTS, [9], [], [2, 3, 4, 5, 6, 7, 8]]  # lengths 4, 2, 3, 1, 0 (all padding) and 7
+
+
+def packed_reference(monkeypatch) -> None:
+    """Make LstmModel read packed sequences, as it did before it read padded batches: the reference."""
+    monkeypatch.setattr(LstmModel, "_run_unpacked", LstmModel._run_packed)
+
+
 @pytest.mark.parametrize(
     ("cell", "num_layers", "bidirectional", "pooling"),
     list(itertools.product(CELLS, (1, 2), (False, True), POOLINGS)),
 )
-def test_the_unpacked_path_for_export_gives_the_packed_numbers(cell, num_layers, bidirectional, pooling):
+def test_the_padded_path_gives_the_packed_numbers(cell, num_layers, bidirectional, pooling, monkeypatch):
     torch.manual_seed(2)
     settings = {"cell": cell, "num_layers": num_layers, "bidirectional": bidirectional, "pooling": pooling}
-    model = LstmModel(tiny_config(**settings)).eval()
-    input_ids, attention_mask = padded_batch([*TEXTS, [9]], extra_padding=2)  # right padding of 2 to 5 steps
-    token_vectors = model.embeddings(input_ids)
-    lengths = attention_mask.sum(dim=1)
-    packed_outputs, packed_final = model._run_packed(token_vectors, lengths)
-    outputs, final = model._run_unpacked(token_vectors, lengths)
-    torch.testing.assert_close(outputs, packed_outputs, rtol=0, atol=1e-6)
-    torch.testing.assert_close(final, packed_final, rtol=0, atol=1e-6)
+    model = LstmForSequenceClassification(tiny_config(**settings, num_labels=3)).eval()
+    input_ids, attention_mask = padded_batch(MIXED_TEXTS, extra_padding=2)
+    outputs = model(input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    packed_reference(monkeypatch)
+    expected = model(input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    torch.testing.assert_close(outputs.logits, expected.logits, rtol=0, atol=1e-6)
+    # the per-token outputs and the pooled document vector (the class-separation embedding)
+    for got, packed in zip(outputs.hidden_states, expected.hidden_states, strict=True):
+        torch.testing.assert_close(got, packed, rtol=0, atol=1e-6)
 
 
-def test_training_and_eager_inference_take_the_packed_path(monkeypatch):
-    """The export-only path must not change what training computes: the same dropout mask, loss and gradients
-    as running the recurrent layers on the packed batch by hand."""
-    monkeypatch.setattr(LstmModel, "_run_unpacked", lambda *args: pytest.fail("unpacked path outside export"))
-    model = LstmForSequenceClassification(tiny_config(cell="lstm", pooling="last", dropout=0.5)).train()
-    input_ids, attention_mask = padded_batch(TEXTS)
-    labels = torch.tensor([0, 1, 1])
-    torch.manual_seed(3)
-    loss = model(input_ids, attention_mask=attention_mask, labels=labels).loss
-    gradients = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+@pytest.mark.parametrize(("cell", "bidirectional"), [("lstm", True), ("gru", False), ("rnn", True)])
+def test_training_gives_the_packed_loss_and_gradients(cell, bidirectional, monkeypatch):
+    """Training reads the padded batch (never the packed one) and gets the packed path's loss and gradients;
+    the classifier's dropout draws the same mask in both."""
+    settings = {"cell": cell, "bidirectional": bidirectional, "num_layers": 1, "pooling": "last", "dropout": 0.5}
+    model = LstmForSequenceClassification(tiny_config(**settings)).train()
+    input_ids, attention_mask = padded_batch(MIXED_TEXTS, extra_padding=1)
+    labels = torch.tensor([0, 1, 1, 0, 1, 0])
 
-    torch.manual_seed(3)
-    packed = pack_padded_sequence(model.lstm.embeddings(input_ids), [4, 2, 3], batch_first=True, enforce_sorted=False)
-    (final_h, _) = model.lstm.rnn(packed)[1]
-    logits = model.classifier(model.dropout(torch.cat([final_h[-2], final_h[-1]], dim=-1)))
-    expected_loss = functional.cross_entropy(logits, labels)
-    expected_gradients = torch.autograd.grad(expected_loss, list(model.parameters()), allow_unused=True)
-    assert torch.equal(loss, expected_loss)
+    def loss_and_gradients() -> tuple[torch.Tensor, tuple[torch.Tensor | None, ...]]:
+        torch.manual_seed(3)
+        loss = model(input_ids, attention_mask=attention_mask, labels=labels).loss
+        return loss, torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LstmModel, "_run_packed", lambda *args: pytest.fail("packed path in training"))
+        loss, gradients = loss_and_gradients()
+    packed_reference(monkeypatch)
+    expected_loss, expected_gradients = loss_and_gradients()
+    torch.testing.assert_close(loss, expected_loss, rtol=0, atol=1e-6)
     for got, expected in zip(gradients, expected_gradients, strict=True):
-        assert (got is None and expected is None) or torch.equal(got, expected)
+        assert (got is None) == (expected is None)
+        if got is not None:
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_packed_reference_matches_nn_lstm_on_packed_sequences_by_hand():
+    """The reference itself: `_run_packed` is nn.LSTM on `pack_padded_sequence`."""
+    model = LstmForSequenceClassification(tiny_config(cell="lstm", pooling="last")).eval()
+    input_ids, attention_mask = padded_batch(TEXTS)
+    token_vectors = model.lstm.embeddings(input_ids)
+    _, final = model.lstm._run_packed(token_vectors, attention_mask.sum(dim=1))
+    packed = pack_padded_sequence(token_vectors, [4, 2, 3], batch_first=True, enforce_sorted=False)
+    (final_h, _) = model.lstm.rnn(packed)[1]
+    torch.testing.assert_close(final, torch.cat([final_h[-2], final_h[-1]], dim=-1), rtol=0, atol=0)
