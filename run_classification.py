@@ -36,6 +36,7 @@ from data_scripts import clean_corpus, load_corpus
 from data_scripts.augmentation import augment_train_split
 from modeling.classifier_heads import classifier_config
 from modeling.hub import model_not_found_error, resolve_model_path
+from modeling.label_mapping import check_classes, fit_output_rows, head_labels, require_same_order, saved_label_names
 from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
@@ -265,7 +266,10 @@ def build_model(model_args, data_args, cleaning_args, training_args, corpus, lab
                 cache_dir=model_args.cache_dir,
             )
     else:
-        model, tokenizer = load_pretrained(model_args, label_names)
+        model, tokenizer = load_pretrained(model_args, label_names, training_args.do_train)
+        if resume_from and (Path(resume_from) / "config.json").is_file():  # the Trainer loads its weights over these
+            remedy = "Use another output_dir, or delete the checkpoint to start afresh."
+            require_same_order(resume_from, head_labels(resume_from) or label_names, label_names, remedy)
     # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
     # Always set, so that a model trained on from an earlier folder does not keep that run's value.
     model.config.text_cleaning = cleaning_args.as_config() if cleaning_args.changes_text else None
@@ -293,11 +297,18 @@ def check_separation_sample(labels) -> None:
         )
 
 
-def load_pretrained(model_args, label_names: list[str]):
-    """A hub or local model and its tokenizer, with a classification head (linear or MLP) for these class names."""
+def load_pretrained(model_args, label_names: list[str], training: bool = True):
+    """A hub or local model and its tokenizer, with a classification head (linear or MLP) for these class names
+    (a fine-tuned head's classes matched by name; `training` false refuses to evaluate an untrained new one)."""
     model_path = resolve_model_path(model_args.model_name_or_path)
     tokenizer_path = resolve_model_path(model_args.tokenizer_name) if model_args.tokenizer_name else model_path
     try:
+        # A fine-tuned folder's head is matched to this data's classes by name (never by position).
+        saved_labels = head_labels(model_path, model_args.cache_dir)
+        if saved_labels is not None:
+            match = check_classes(
+                model_args.model_name_or_path, saved_labels, label_names, model_args.ignore_mismatched_sizes, training
+            )
         config = AutoConfig.from_pretrained(
             model_path,
             num_labels=len(label_names),
@@ -326,6 +337,8 @@ def load_pretrained(model_args, label_names: list[str]):
             f"{len(label_names)} ({', '.join(label_names[:5])}{', ...' if len(label_names) > 5 else ''}). "
             "Set ignore_mismatched_sizes to true to train a new classification head on it."
         ) from None
+    if saved_labels is not None:
+        fit_output_rows(model, match, model_args.model_name_or_path)
     return model, tokenizer
 
 
@@ -343,13 +356,13 @@ def load_checkpoint(checkpoint: str, model_type: str, label_names: list[str]):
     except (OSError, ValueError) as error:
         raise TextclsError(f"cannot resume from {checkpoint}: {error}") from None
     expected_type = WORD_MODELS[model_type][0].model_type
-    saved_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    if model.config.model_type != expected_type or saved_labels != list(label_names):
+    remedy = "Use another output_dir, or delete it to start afresh."
+    if model.config.model_type != expected_type:
         raise TextclsError(
-            f"{checkpoint} holds a {model.config.model_type} model for the classes {saved_labels}, but this run "
-            f"trains a {expected_type} model for {list(label_names)}: use another output_dir, or delete it to "
-            "start afresh."
+            f"{checkpoint} holds a {model.config.model_type} model, but this run trains a {expected_type} model. "
+            + remedy
         )
+    require_same_order(checkpoint, saved_label_names(model.config), label_names, remedy)
     return model, tokenizer
 
 
