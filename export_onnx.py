@@ -4,9 +4,10 @@
     python export_onnx.py --model_dir outputs/demo --check_texts texts.txt --output model.onnx
 
 Writes MODEL_DIR/model.onnx (inputs input_ids, attention_mask[, token_type_ids], output logits; batch
-and sequence length dynamic), then runs the same texts through onnxruntime and PyTorch: the export fails
-(and the file is deleted) when any logit differs by more than 1e-4; both throughputs are printed. Texts go
-in as the tokenizer makes them: apply the model's text cleaning first when it has one (see predict.py).
+and sequence length dynamic), then runs the same texts through onnxruntime and PyTorch, cleaned and cut as the
+model's training recorded (max_seq_length and side, head+tail included): the export fails (and the file is
+deleted) when any logit differs by more than 1e-4; both throughputs are printed. The graph itself takes token
+ids: whoever feeds it must clean and cut texts alike (see predict.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
-from transformers import AutoTokenizer
-
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
+from inference.classifier import TextClassifier
 from inference.files import read_inputs
 from inference.onnx_export import PARITY_TOLERANCE, compare_with_torch, export_onnx
-from modeling.lora import load_for_inference
 from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("export_onnx")
@@ -49,14 +48,16 @@ def main(argv: list[str] | None = None) -> dict:
     model_dir = Path(options.model_dir)
     if not (model_dir / "config.json").is_file():
         raise TextclsError(f"{model_dir} holds no config.json: give a folder written by run_classification.py")
-    model = load_for_inference(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # The model and how it reads text (the recorded cleaning and cut), as predict.py has them: the parity check
+    # feeds both runtimes the inputs the model will see in use.
+    classifier = TextClassifier(model_dir, device="cpu")
+    model, tokenizer = classifier.model, classifier.tokenizer
     texts = CHECK_TEXTS
     if options.check_texts:
         texts = read_inputs(options.check_texts, options.text_column)["text"].tolist()
 
-    path = export_onnx(model, tokenizer, options.output or model_dir / "model.onnx", texts[:2])
-    report = compare_with_torch(model, tokenizer, path, texts)
+    path = export_onnx(model, tokenizer, options.output or model_dir / "model.onnx", texts[:2], classifier.encode)
+    report = compare_with_torch(model, tokenizer, path, texts, encode=classifier.encode)
     report["file"] = str(path)
     logger.info("%s", json.dumps(report, indent=2))
     if report["max_abs_logit_difference"] > PARITY_TOLERANCE:

@@ -34,8 +34,10 @@ from transformers import (
 import modeling  # noqa: F401  registers the GloVe, RNN and transformer-MLP models with the Auto classes
 from data_scripts import clean_corpus, load_corpus
 from data_scripts.augmentation import augment_train_split
+from data_scripts.overlap import split_overlap
 from modeling.classifier_heads import classifier_config
 from modeling.hub import model_not_found_error, resolve_model_path
+from modeling.label_mapping import check_classes, fit_output_rows, head_labels, require_same_order, saved_label_names
 from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
@@ -55,6 +57,7 @@ from training.reports import (
     write_classification_report,
     write_predictions,
 )
+from training.text_reading import given_settings, read_as_recorded, record_reading
 from training.trainer import ClassificationTrainer, checkpoint_to_resume, restore_order, sort_by_length
 from training.wandb_media import active_run as active_wandb_run
 from training.wandb_media import log_confusion_matrix as log_wandb_confusion_matrix
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "trained GloVe or RNN model, give its folder as model_name_or_path instead of model_type."
         )
     setup_logging(training_args)
+    if not training_args.do_train:  # evaluate a saved folder: read text as it was trained to, unless told otherwise
+        cleaning_args, data_args = evaluation_reading(model_args, cleaning_args, data_args, argv)
     training_args.output_dir = sweep_run_output_dir(training_args.output_dir)  # one folder per W&B sweep run
     # An Optuna search over a W&B sweep YAML's space, checked before any data is read.
     search = prepare_search(argv, training_args) if training_args.hp_search_trials else None
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
     label_names = corpus["train"].features["label"].names
     logger.info("corpus: %s; %d classes", {split: len(rows) for split, rows in corpus.items()}, len(label_names))
+    overlap = split_overlap(corpus)  # validation/test rows leaked from train, texts labelled two ways
     if training_args.do_predict and "test" not in corpus:
         raise TextclsError("do_predict is set but the corpus has no test split: give test_file or --do_predict false")
 
@@ -211,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(metrics)
 
     if training_args.do_eval:
-        metrics = dict(trainer.evaluate(), eval_samples=len(eval_dataset))
+        metrics = dict(trainer.evaluate(), eval_samples=len(eval_dataset), **overlap.get("eval", {}))
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         results.update(metrics)
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_predict:
         test_dataset, order = sort_by_length(tokenized["test"])
         prediction = trainer.predict(test_dataset, metric_key_prefix="test")
-        metrics = dict(prediction.metrics, test_samples=len(test_dataset))
+        metrics = dict(prediction.metrics, test_samples=len(test_dataset), **overlap.get("test", {}))
         trainer.log_metrics("test", metrics)
         trainer.save_metrics("test", metrics)
         results.update(metrics)
@@ -265,21 +271,31 @@ def build_model(model_args, data_args, cleaning_args, training_args, corpus, lab
                 cache_dir=model_args.cache_dir,
             )
     else:
-        model, tokenizer = load_pretrained(model_args, label_names)
-    # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
-    # Always set, so that a model trained on from an earlier folder does not keep that run's value.
-    model.config.text_cleaning = cleaning_args.as_config() if cleaning_args.changes_text else None
-    # Likewise how long texts were cut, so that predict.py reads a text as training did.
-    model.config.text_truncation = {
-        "max_seq_length": data_args.max_seq_length,
-        "side": data_args.truncation_side,
-        "head_tokens": data_args.head_tokens,
-    }
+        model, tokenizer = load_pretrained(model_args, label_names, training_args.do_train)
+        if resume_from and (Path(resume_from) / "config.json").is_file():  # the Trainer loads its weights over these
+            remedy = "Use another output_dir, or delete the checkpoint to start afresh."
+            require_same_order(resume_from, head_labels(resume_from) or label_names, label_names, remedy)
+    # Saved in config.json: whoever serves the model must clean and cut text alike. A run that only evaluates a
+    # folder keeps its record (it read text that way, unless flags overrode it).
+    if training_args.do_train:
+        max_length, side, head = data_args.max_seq_length, data_args.truncation_side, data_args.head_tokens
+        record_reading(model.config, cleaning_args, max_length, side, head)
     if model_args.use_lora:
         model = add_lora(
             model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout, model_args.lora_target_modules
         )
     return model, tokenizer
+
+
+def evaluation_reading(model_args, cleaning_args, data_args, argv: list[str]):
+    """The folder's recorded cleaning and truncation for a run that does not train it (flags given explicitly win)."""
+    try:
+        config = AutoConfig.from_pretrained(
+            resolve_model_path(model_args.model_name_or_path), cache_dir=model_args.cache_dir
+        )
+    except (OSError, ValueError):
+        return cleaning_args, data_args  # load_pretrained reports a folder it cannot read
+    return read_as_recorded(config, model_args.model_name_or_path, cleaning_args, data_args, given_settings(argv))
 
 
 def check_separation_sample(labels) -> None:
@@ -293,11 +309,18 @@ def check_separation_sample(labels) -> None:
         )
 
 
-def load_pretrained(model_args, label_names: list[str]):
-    """A hub or local model and its tokenizer, with a classification head (linear or MLP) for these class names."""
+def load_pretrained(model_args, label_names: list[str], training: bool = True):
+    """A hub or local model and its tokenizer, with a classification head (linear or MLP) for these class names
+    (a fine-tuned head's classes matched by name; `training` false refuses to evaluate an untrained new one)."""
     model_path = resolve_model_path(model_args.model_name_or_path)
     tokenizer_path = resolve_model_path(model_args.tokenizer_name) if model_args.tokenizer_name else model_path
     try:
+        # A fine-tuned folder's head is matched to this data's classes by name (never by position).
+        saved_labels = head_labels(model_path, model_args.cache_dir)
+        if saved_labels is not None:
+            match = check_classes(
+                model_args.model_name_or_path, saved_labels, label_names, model_args.ignore_mismatched_sizes, training
+            )
         config = AutoConfig.from_pretrained(
             model_path,
             num_labels=len(label_names),
@@ -326,6 +349,8 @@ def load_pretrained(model_args, label_names: list[str]):
             f"{len(label_names)} ({', '.join(label_names[:5])}{', ...' if len(label_names) > 5 else ''}). "
             "Set ignore_mismatched_sizes to true to train a new classification head on it."
         ) from None
+    if saved_labels is not None:
+        fit_output_rows(model, match, model_args.model_name_or_path)
     return model, tokenizer
 
 
@@ -343,13 +368,13 @@ def load_checkpoint(checkpoint: str, model_type: str, label_names: list[str]):
     except (OSError, ValueError) as error:
         raise TextclsError(f"cannot resume from {checkpoint}: {error}") from None
     expected_type = WORD_MODELS[model_type][0].model_type
-    saved_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    if model.config.model_type != expected_type or saved_labels != list(label_names):
+    remedy = "Use another output_dir, or delete it to start afresh."
+    if model.config.model_type != expected_type:
         raise TextclsError(
-            f"{checkpoint} holds a {model.config.model_type} model for the classes {saved_labels}, but this run "
-            f"trains a {expected_type} model for {list(label_names)}: use another output_dir, or delete it to "
-            "start afresh."
+            f"{checkpoint} holds a {model.config.model_type} model, but this run trains a {expected_type} model. "
+            + remedy
         )
+    require_same_order(checkpoint, saved_label_names(model.config), label_names, remedy)
     return model, tokenizer
 
 

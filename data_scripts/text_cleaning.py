@@ -14,6 +14,7 @@ options reads the cleaned text back instead of cleaning again.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -290,6 +291,37 @@ def english_stopwords() -> tuple[tuple[str, ...], str]:
         except (LookupError, OSError, ValueError) as error:
             reason = f"NLTK's stopwords corpus in {pointer} has no readable English list: {error}"
     return tuple(sorted(ENGLISH_STOP_WORDS)), f"scikit-learn's ENGLISH_STOP_WORDS ({reason})"
+
+
+def stopwords_record() -> dict[str, object]:
+    """Which stop-word list this machine uses, for a model's config.json: its source, size and a hash of the words
+    (the list depends on whether NLTK's data is installed, so a model must remember which one it was trained with)."""
+    words, _ = english_stopwords()
+    return {
+        "source": "scikit-learn" if frozenset(words) == ENGLISH_STOP_WORDS else "nltk",
+        "count": len(words),
+        "sha256": hashlib.sha256("\n".join(words).encode()).hexdigest(),
+    }
+
+
+def check_stopwords(recorded: dict[str, object] | None) -> None:
+    """Refuse to clean text for a model with another stop-word list than the one it was trained with."""
+    here = stopwords_record()
+    if recorded is None:
+        logger.warning(
+            "the model does not record its stop-word list (trained before it was saved): removing this machine's "
+            "%s list of %d words, which may differ from training's",
+            here["source"],
+            here["count"],
+        )
+        return
+    if recorded.get("sha256") != here["sha256"]:
+        raise TextclsError(
+            f"the model was trained with the {recorded.get('source')} stop-word list ({recorded.get('count')} words), "
+            f"but this machine has the {here['source']} one ({here['count']} words, another list): its text would be "
+            "cleaned differently than in training. Install the same list (NLTK's: python -m nltk.downloader "
+            "stopwords; scikit-learn's: remove NLTK's stopwords corpus), or retrain here."
+        )
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ import torch
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
-from data_scripts.text_cleaning import TextCleaning, build_cleaner
+from data_scripts.text_cleaning import build_cleaner
 from modeling.classifier_heads import backbone_config
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
 from training.arguments import TRUNCATION_SIDES
 from training.preprocessing import make_tokenize_function
+from training.text_reading import saved_reading
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class TextClassifier:
         self.label_names = [model.config.id2label[index] for index in range(model.config.num_labels)]
         self.batch_size = batch_size
         # Long texts are cut as in training; without a record (an older folder), at the model's limit.
-        saved_cut = getattr(model.config, "text_truncation", None) or {}
+        reading = saved_reading(model.config)  # the cleaning and cut training recorded
+        saved_cut = reading.truncation or {}
         if not saved_cut and max_length is None:
             logger.warning(
                 "%s does not record how training cut long texts (trained before text_truncation was saved): "
@@ -88,8 +90,7 @@ class TextClassifier:
         self.tokenize = make_tokenize_function(
             tokenizer, self.max_length, truncation_side or saved_cut.get("side", "head"), saved_cut.get("head_tokens")
         )
-        saved = getattr(model.config, "text_cleaning", None)
-        self.cleaning = TextCleaning(**saved, wordnet_dir=wordnet_dir) if saved else None
+        self.cleaning = reading.cleaning_options(wordnet_dir)
         self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
         try:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -114,6 +115,12 @@ class TextClassifier:
         if self._cleaner is None:
             return list(texts)
         return self._cleaner({"text": list(texts)})["text"]
+
+    def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """One padded batch of model inputs (CPU tensors), the texts cleaned and cut as in training."""
+        encoded = self.tokenize({"text": self.clean(texts)})
+        inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded]
+        return self._collate([{name: encoded[name][row] for name in inputs} for row in range(len(encoded["length"]))])
 
     @torch.no_grad()
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

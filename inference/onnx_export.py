@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,8 @@ import torch
 from textcls_errors import TextclsError
 
 logger = logging.getLogger(__name__)
+
+Encoder = Callable[[Sequence[str]], dict[str, torch.Tensor]]  # texts -> one padded batch of model inputs
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DYNAMIC_AXES = ("batch", "sequence")
@@ -41,10 +43,16 @@ class LogitsOnly(torch.nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
 
 
-def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str]) -> Path:
-    """Write `path` with dynamic batch and sequence axes; returns it."""
+def tokenizer_encoder(tokenizer) -> Encoder:
+    """Texts -> a padded batch as the bare tokenizer makes it (for folders read without a recorded cut)."""
+    return lambda texts: tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+
+
+def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str], encode: Encoder | None = None) -> Path:
+    """Write `path` with dynamic batch and sequence axes; returns it. `encode` turns texts into the model's inputs
+    (default: the tokenizer alone)."""
     model = model.eval()
-    encoded = tokenizer(list(sample_texts), padding=True, truncation=True, return_tensors="pt")
+    encoded = (encode or tokenizer_encoder(tokenizer))(list(sample_texts))
     names = [name for name in INPUTS if name in encoded]
     batch, sequence = (torch.export.Dim(axis) for axis in DYNAMIC_AXES)
     path = Path(path)
@@ -77,15 +85,18 @@ def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str])
     return path
 
 
-def compare_with_torch(model, tokenizer, path: str | Path, texts: Sequence[str], batch_size: int = 32) -> dict:
-    """Max |logit difference| between onnxruntime and PyTorch on `texts`, and both throughputs (texts/s)."""
+def compare_with_torch(
+    model, tokenizer, path: str | Path, texts: Sequence[str], batch_size: int = 32, encode: Encoder | None = None
+) -> dict:
+    """Max |logit difference| between onnxruntime and PyTorch on `texts` encoded by `encode` (as the model reads
+    text; default: the tokenizer alone), the longest input in tokens, and both throughputs (texts/s)."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     wanted = [item.name for item in session.get_inputs()]
     model = model.eval()
     batches = [list(texts[start : start + batch_size]) for start in range(0, len(texts), batch_size)]
-    encoded = [tokenizer(batch, padding=True, truncation=True, return_tensors="pt") for batch in batches]
+    encoded = [(encode or tokenizer_encoder(tokenizer))(batch) for batch in batches]
 
     # one untimed batch each first: allocations and thread pools are set up on first use
     session.run(None, {name: encoded[0][name].numpy() for name in wanted})
@@ -101,6 +112,7 @@ def compare_with_torch(model, tokenizer, path: str | Path, texts: Sequence[str],
     difference = max(float(np.abs(a - b).max()) for a, b in zip(onnx_logits, torch_logits, strict=True))
     return {
         "texts": len(texts),
+        "max_tokens": max(batch["input_ids"].shape[1] for batch in encoded),
         "max_abs_logit_difference": difference,
         "onnxruntime_texts_per_second": len(texts) / onnx_seconds,
         "torch_texts_per_second": len(texts) / torch_seconds,

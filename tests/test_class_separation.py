@@ -6,6 +6,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
+from data_scripts.splits import sample_indices
 from modeling.word_models import build_word_model
 from tests.tiny_models import FAMILIES, build_tiny_model
 from textcls_errors import TextclsError
@@ -32,6 +33,13 @@ def test_stratified_sample_keeps_class_shares_and_is_repeatable():
     assert np.array_equal(stratified_sample(labels[:50], 2000, seed=0), np.arange(50))
     with pytest.raises(TextclsError, match="must be positive"):
         stratified_sample(labels, 0, seed=0)
+
+
+def test_the_embedding_sample_is_drawn_by_the_corpus_sampler():
+    """One stratified sampler in the project: the class-separation sample is the one max_*_samples would take."""
+    labels = np.repeat(np.arange(5), [400, 250, 200, 100, 50])
+    for size, seed in ((100, 0), (333, 7), (999, 3)):
+        assert np.array_equal(stratified_sample(labels, size, seed), sample_indices(labels, size, seed))
 
 
 def test_a_sample_nearly_as_large_as_the_split_still_works():
@@ -62,6 +70,9 @@ def test_a_singleton_class_still_gets_numbers():
     labels = np.array([0] * 30 + [1] * 30 + [2])
     metrics = separation_metrics(rng.normal(size=(61, 8)), labels)
     assert set(metrics) == {"silhouette", "knn_accuracy", "davies_bouldin"}
+    assert all(np.isfinite(value) for value in metrics.values()), metrics
+    assert 0.0 <= metrics["knn_accuracy"] <= 1.0
+    assert -1.0 <= metrics["silhouette"] <= 1.0 and metrics["davies_bouldin"] >= 0.0
 
 
 def embed_directly(model, tokenizer, texts):

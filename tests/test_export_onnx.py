@@ -4,7 +4,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from transformers import AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 import export_onnx
 from modeling.lora import load_for_inference
@@ -71,10 +71,22 @@ def test_the_cli_writes_model_onnx_into_an_lstm_folder(tmp_path):
 
 
 def test_an_export_that_disagrees_is_deleted(tmp_path, glove_dir, monkeypatch):
-    def disagreeing(model, tokenizer, path, texts, batch_size=32):
+    def disagreeing(model, tokenizer, path, texts, batch_size=32, encode=None):
         return {"texts": len(texts), "max_abs_logit_difference": 0.5}
 
     monkeypatch.setattr(export_onnx, "compare_with_torch", disagreeing)
     with pytest.raises(TextclsError, match="so it was deleted"):
         export_onnx.main(["--model_dir", str(glove_dir), "--output", str(tmp_path / "model.onnx")])
     assert not (tmp_path / "model.onnx").exists()
+
+
+def test_the_parity_check_cuts_texts_as_training_did(tmp_path):
+    """The recorded max_seq_length and head+tail side, not the model's 256-position limit, shape the checked inputs."""
+    folder = build_tiny_model(tmp_path / "bert", "bert", TEXTS * 5, 3)
+    config = AutoConfig.from_pretrained(folder)
+    config.text_truncation = {"max_seq_length": 16, "side": "head+tail", "head_tokens": 4}
+    config.save_pretrained(folder)
+    long_texts = [" ".join(TEXTS * 10), " ".join(reversed(TEXTS * 12))]  # 100+ tokens each
+    (tmp_path / "texts.txt").write_text("\n".join(long_texts) + "\n")
+    report = export_onnx.main(["--model_dir", str(folder), "--check_texts", str(tmp_path / "texts.txt")])
+    assert report["max_tokens"] == 16 and report["max_abs_logit_difference"] < 1e-4

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from textcls_errors import TextclsError
+from training import reports
 from training.reports import (
     plot_confusion_matrix,
     plot_training_curves,
@@ -166,9 +167,23 @@ def test_confusion_matrix_png_grows_with_the_number_of_classes(tmp_path):
     assert large_height > 1.5 * small_height
 
 
-def test_confusion_matrix_handles_a_class_missing_from_the_sample(tmp_path):
+def drawn_figures(monkeypatch) -> list:
+    """The matplotlib figures the report functions save, caught on their way to disk."""
+    figures, save = [], reports._save
+    monkeypatch.setattr(reports, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    return figures
+
+
+def test_confusion_matrix_handles_a_class_missing_from_the_sample(tmp_path, monkeypatch):
+    figures = drawn_figures(monkeypatch)
     path = plot_confusion_matrix(tmp_path / "nested" / "cm.png", [0, 0, 1], [0, 1, 1], LABELS)
     assert path.exists()
+    ax = figures[0].axes[0]
+    matrix = np.asarray(ax.images[0].get_array())
+    # every class has a row and a column; Business and Sci/Tech never occur, so their rows stay zero
+    np.testing.assert_allclose(matrix, [[0.5, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    assert [label.get_text() for label in ax.get_yticklabels()] == LABELS
+    assert [text.get_text() for text in ax.texts] == ["0.50", "0.50", "", "", "", "1.00"] + [""] * 10
 
 
 def test_training_curves_from_a_trainer_history(tmp_path):
@@ -191,9 +206,20 @@ def test_training_curves_from_a_trainer_history(tmp_path):
     assert width > 1.5 * height  # two panels side by side
 
 
-def test_training_curves_with_a_single_evaluation(tmp_path):
-    path = plot_training_curves(tmp_path / "curves.png", trainer_log_history(epochs=1, logs_per_epoch=1))
+def test_training_curves_with_a_single_evaluation(tmp_path, monkeypatch):
+    history = trainer_log_history(epochs=1, logs_per_epoch=1)
+    assert training_curves(history) == {
+        "Loss": {"training loss": [(1.0, pytest.approx(1.4))], "eval loss": [(1.0, 1.0)]},
+        "Evaluation": {"eval accuracy": [(1.0, pytest.approx(0.7))], "eval macro-F1": [(1.0, pytest.approx(0.65))]},
+    }
+    figures = drawn_figures(monkeypatch)
+    path = plot_training_curves(tmp_path / "curves.png", history)
     assert path.stat().st_size > 5_000
+    for ax in figures[0].axes:
+        # a lone point has no line to show it: each is drawn as a marker, inside the axis (which starts at 0)
+        assert len(ax.lines) == 2 and all(line.get_marker() == "o" for line in ax.lines)
+        left, right = ax.get_xlim()
+        assert left == 0 and right > 1.0
 
 
 def test_training_curves_without_evaluation_plot_the_loss_alone(tmp_path):

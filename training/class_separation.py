@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from datasets import Dataset
 from sklearn.metrics import davies_bouldin_score, silhouette_score
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from torch.utils.data import DataLoader
 
+from data_scripts.splits import sample_indices
 from textcls_errors import TextclsError
 
 KNN_NEIGHBOURS = 10
@@ -24,19 +25,14 @@ KNN_FOLDS = 5
 
 
 def stratified_sample(labels: Sequence[int], size: int, seed: int) -> np.ndarray:
-    """Row indices of a class-stratified sample of `size` rows (all rows when there are fewer), sorted."""
+    """Row indices of a class-stratified sample of `size` rows (all rows when there are fewer), sorted: the corpus's
+    own sampler (`data_scripts.splits.sample_indices`), so that a sample is drawn one way everywhere."""
     labels = np.asarray(labels)
     if size <= 0:
         raise TextclsError(f"embedding sample size must be positive, got {size}")
     if size >= len(labels):
         return np.arange(len(labels))
-    counts = np.bincount(labels)
-    classes = np.count_nonzero(counts)
-    # scikit-learn stratifies only when both parts can hold every class at least once
-    can_stratify = counts[counts > 0].min() >= 2 and size >= classes and len(labels) - size >= classes
-    stratify = labels if can_stratify else None
-    chosen, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=stratify, random_state=seed)
-    return np.sort(chosen)
+    return sample_indices(labels, size, seed)
 
 
 @torch.no_grad()

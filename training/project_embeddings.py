@@ -25,13 +25,15 @@ from datasets import DatasetDict
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
-from data_scripts import TextCleaning, clean_corpus, load_corpus
+from data_scripts import clean_corpus, load_corpus
+from modeling.label_mapping import check_classes, fit_output_rows, saved_label_names
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError, run_cli
 from training.arguments import parse_arguments, read_config
 from training.class_separation import document_embeddings, separation_metrics, stratified_sample
 from training.preprocessing import tokenize_corpus
 from training.projection_plots import plot_projections, tsne_projection, write_projection_html
+from training.text_reading import saved_reading
 
 logger = logging.getLogger(__name__)
 
@@ -127,22 +129,18 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     if options.split not in corpus:
         raise TextclsError(f"the corpus has no {options.split!r} split; it has {', '.join(corpus)}")
     label_names = corpus[options.split].features["label"].names
-    saved_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-    if saved_labels != list(label_names):
-        raise TextclsError(
-            f"{model_dir} was trained for the classes {saved_labels}, but this corpus has {list(label_names)}: "
-            "give the config (and categories) the model was trained with"
-        )
+    # Classes are matched by name: a model saved in another class order has its output rows put in this order.
+    fit_output_rows(model, check_classes(str(model_dir), saved_label_names(model.config), label_names), str(model_dir))
     rows = corpus[options.split]
     rows = rows.select(stratified_sample(rows["label"], options.sample_size, seed))
     texts = list(rows["text"])
 
     # The model read its training text through the cleaning recorded in its config: read this text alike.
-    saved_cleaning = getattr(model.config, "text_cleaning", None)
-    cleaning = TextCleaning(**saved_cleaning, wordnet_dir=cleaning_args.wordnet_dir) if saved_cleaning else None
+    reading = saved_reading(model.config)
+    cleaning = reading.cleaning_options(cleaning_args.wordnet_dir)
     sample = clean_corpus(DatasetDict({options.split: rows}), cleaning, cache_dir=model_args.cache_dir)
     # Long texts are cut as in training when the model recorded it, else as the config says.
-    cut = getattr(model.config, "text_truncation", None) or {}
+    cut = reading.truncation or {}
     sample = tokenize_corpus(
         sample,
         tokenizer,
