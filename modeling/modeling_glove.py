@@ -5,7 +5,8 @@ loss, and `output_hidden_states=True` ends `hidden_states` with the document vec
 `outputs.hidden_states[-1][:, 0]` is the document embedding here just as it is the [CLS] vector for BERT.
 
 This file and `configuration_glove.py` are copied next to the weights by `save_pretrained`; it imports nothing
-from this project so that `from_pretrained(..., trust_remote_code=True)` works anywhere.
+from this project but `problem_types.py` (the loss; `save_pretrained` copies it too, as a relative import), so
+that `from_pretrained(..., trust_remote_code=True)` works anywhere.
 """
 
 from __future__ import annotations
@@ -13,36 +14,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from .configuration_glove import GloveConfig
+from .problem_types import compute_loss
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over the tokens where `mask` is 1, so padding does not dilute it; an empty row averages to zero."""
     mask = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-
-
-def classification_loss(config: GloveConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The loss BertForSequenceClassification uses, chosen by `config.problem_type` (inferred on first use)."""
-    num_labels = config.num_labels
-    if config.problem_type is None:
-        if num_labels == 1:
-            config.problem_type = "regression"
-        elif labels.dtype in (torch.long, torch.int):
-            config.problem_type = "single_label_classification"
-        else:
-            config.problem_type = "multi_label_classification"
-    if config.problem_type == "regression":
-        return MSELoss()(logits.squeeze(), labels.squeeze().to(logits.dtype))
-    if config.problem_type == "single_label_classification":
-        return CrossEntropyLoss()(logits.view(-1, num_labels), labels.view(-1))
-    return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
 
 
 class GlovePreTrainedModel(PreTrainedModel):
@@ -153,7 +137,8 @@ class GloveModel(GlovePreTrainedModel):
 
 
 class GloveForSequenceClassification(GlovePreTrainedModel):
-    """`GloveModel` plus dropout and a linear layer over the document vector; the loss is BERT's."""
+    """`GloveModel` plus dropout and a linear layer over the document vector; the loss is
+    `problem_types.compute_loss`."""
 
     def __init__(self, config: GloveConfig):
         super().__init__(config)
@@ -181,8 +166,9 @@ class GloveForSequenceClassification(GlovePreTrainedModel):
         return_dict: bool | None = None,
     ) -> SequenceClassifierOutput | tuple:
         r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices for cross-entropy; a float tensor for regression (`num_labels == 1`) or multi-label.
+        labels (`torch.Tensor`, *optional*):
+            Class indices `(batch_size,)` for single-label; multi-hot floats `(batch_size, num_labels)` for multi-label;
+            values `(batch_size,)` for regression. The loss is `problem_types.compute_loss` (class weights included).
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.glove(
@@ -192,7 +178,7 @@ class GloveForSequenceClassification(GlovePreTrainedModel):
             return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
-        loss = classification_loss(self.config, logits, labels) if labels is not None else None
+        loss = compute_loss(self.config, logits, labels) if labels is not None else None
         output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
         return output if return_dict else output.to_tuple()
 

@@ -13,7 +13,8 @@ the tests compare with) and do not depend on how much a batch is padded. The sam
 `torch.export`, so the ONNX graph computes what training computed.
 
 This file and `configuration_lstm.py` are copied next to the weights by `save_pretrained`; it imports nothing
-from this project so that `from_pretrained(..., trust_remote_code=True)` works anywhere.
+from this project but `problem_types.py` (the loss; `save_pretrained` copies it too, as a relative import), so
+that `from_pretrained(..., trust_remote_code=True)` works anywhere.
 """
 
 from __future__ import annotations
@@ -21,34 +22,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from .configuration_lstm import LstmConfig
+from .problem_types import compute_loss
 
 RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 # saturates the sigmoid to exactly 1 (or 0 when negated) in float32 and below
 SATURATING_GATE_BIAS = 1e4
-
-
-def classification_loss(config: LstmConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The loss BertForSequenceClassification uses, chosen by `config.problem_type` (inferred on first use)."""
-    num_labels = config.num_labels
-    if config.problem_type is None:
-        if num_labels == 1:
-            config.problem_type = "regression"
-        elif labels.dtype in (torch.long, torch.int):
-            config.problem_type = "single_label_classification"
-        else:
-            config.problem_type = "multi_label_classification"
-    if config.problem_type == "regression":
-        return MSELoss()(logits.squeeze(), labels.squeeze().to(logits.dtype))
-    if config.problem_type == "single_label_classification":
-        return CrossEntropyLoss()(logits.view(-1, num_labels), labels.view(-1))
-    return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
 
 
 class LstmPreTrainedModel(PreTrainedModel):
@@ -280,7 +264,8 @@ def _take_steps(sequences: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 
 
 class LstmForSequenceClassification(LstmPreTrainedModel):
-    """`LstmModel` plus dropout and a linear layer over the document vector; the loss is BERT's."""
+    """`LstmModel` plus dropout and a linear layer over the document vector; the loss is
+    `problem_types.compute_loss`."""
 
     def __init__(self, config: LstmConfig):
         super().__init__(config)
@@ -308,8 +293,9 @@ class LstmForSequenceClassification(LstmPreTrainedModel):
         return_dict: bool | None = None,
     ) -> SequenceClassifierOutput | tuple:
         r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices for cross-entropy; a float tensor for regression (`num_labels == 1`) or multi-label.
+        labels (`torch.Tensor`, *optional*):
+            Class indices `(batch_size,)` for single-label; multi-hot floats `(batch_size, num_labels)` for multi-label;
+            values `(batch_size,)` for regression. The loss is `problem_types.compute_loss` (class weights included).
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         outputs = self.lstm(
@@ -319,7 +305,7 @@ class LstmForSequenceClassification(LstmPreTrainedModel):
             return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
-        loss = classification_loss(self.config, logits, labels) if labels is not None else None
+        loss = compute_loss(self.config, logits, labels) if labels is not None else None
         output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
         return output if return_dict else output.to_tuple()
 

@@ -1,4 +1,5 @@
-"""The Trainer as this project uses it: length-grouped training, evaluation in the dataset's order."""
+"""The Trainer as this project uses it: one loss for every model family, length-grouped training, evaluation in
+the dataset's order."""
 
 from __future__ import annotations
 
@@ -7,21 +8,40 @@ import os
 
 import numpy as np
 from datasets import Dataset
-from scipy.special import log_softmax
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
 from transformers.trainer_utils import get_last_checkpoint
+
+from modeling import problem_types
 
 logger = logging.getLogger(__name__)
 
 
 class ClassificationTrainer(Trainer):
-    """A Trainer whose evaluation and prediction keep rows in order.
+    """A Trainer whose loss is `problem_types.compute_loss` and whose evaluation and prediction keep rows in order.
+
+    The loss is computed here, not by the model, so that every family (BERT & co. with a linear or MLP head, LoRA,
+    GloVe, RNN) trains with the same one: class weights and `pos_weight` from the config, and the run's
+    `label_smoothing_factor` (transformers' own LabelSmoother is single-label only). It is a mean over the batch.
 
     With train_sampling_strategy="group_by_length", transformers also shuffles evaluation batches by
     length, so `predict()` would return predictions in another order than the rows they belong to.
     Evaluation sets are instead sorted by length once (see `sort_by_length`) and read sequentially.
     """
+
+    loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it by the accumulation steps
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The model's logits scored by `problem_types.compute_loss`; without labels, the model's own output."""
+        if "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        config = self.accelerator.unwrap_model(model).config  # a PeftModel answers with its base model's config
+        loss = problem_types.compute_loss(config, logits, labels, self.args.label_smoothing_factor)
+        return (loss, outputs) if return_outputs else loss
 
     def _get_eval_sampler(self, eval_dataset):
         if eval_dataset is None or self.args.world_size > 1:
@@ -31,7 +51,7 @@ class ClassificationTrainer(Trainer):
     def evaluation_loop(
         self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
     ):
-        """The Trainer's loop; under several processes the loss is taken from the gathered logits.
+        """The Trainer's loop; under several processes the loss is computed again from the gathered logits.
 
         accelerate tops up a process's last batch with rows from the start of the set. Their logits are
         dropped when gathering, but the Trainer's loss is a mean per batch and would still count them.
@@ -40,14 +60,11 @@ class ClassificationTrainer(Trainer):
         loss_key = f"{metric_key_prefix}_loss"
         if self.args.world_size > 1 and output.label_ids is not None and loss_key in output.metrics:
             logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-            output.metrics[loss_key] = mean_cross_entropy(logits, output.label_ids)
+            config = self.accelerator.unwrap_model(self.model).config
+            output.metrics[loss_key] = problem_types.mean_loss(
+                config, logits, output.label_ids, self.args.label_smoothing_factor
+            )
         return output
-
-
-def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The classification loss of BertForSequenceClassification (single label), each row counted once."""
-    log_probabilities = log_softmax(np.asarray(logits, dtype=np.float64), axis=-1)
-    return float(-log_probabilities[np.arange(len(labels)), labels].mean())
 
 
 def sort_by_length(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
