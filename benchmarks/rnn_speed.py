@@ -4,6 +4,7 @@ bare padded `nn.LSTM` (what PyTorch's fastest kernel costs), side by side at the
 
     python benchmarks/rnn_speed.py                       # BiLSTM 50 -> 128, batch 32 x 400 tokens, 2 threads
     python benchmarks/rnn_speed.py --cell gru --steps 3
+    python benchmarks/rnn_speed.py --threads 1 --no_packed
 
 One step is forward + backward of a classification loss (embeddings, recurrent layers, max-pool, linear layer),
 no optimizer. The variants run in turns (one step of each, again and again), so that a change in the machine's
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_labels", type=int, default=20)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant, after one warm-up step")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no_packed", action="store_true", help="skip the (slow) packed path")
     return parser
 
 
@@ -116,8 +118,9 @@ def main() -> None:
     variants = {
         bare_name: bare_step(model, batch, options),
         "textcls, padded per direction (**ours**)": model_step(model, batch, packed=False),
-        "textcls, packed (`pack_padded_sequence`, before)": model_step(model, batch, packed=True),
     }
+    if not options.no_packed:
+        variants["textcls, packed (`pack_padded_sequence`, before)"] = model_step(model, batch, packed=True)
     for step in variants.values():  # warm-up: kernel selection, allocations
         step()
     seconds: dict[str, list[float]] = {name: [] for name in variants}

@@ -5,7 +5,7 @@ loss, and `output_hidden_states=True` ends `hidden_states` with the document vec
 `outputs.hidden_states[-1][:, 0]` is the document embedding here just as it is the [CLS] vector for BERT.
 
 The recurrent layers read the padded batch, one layer and direction at a time, so that PyTorch takes its fast
-whole-sequence kernel (oneDNN's for the LSTM; packed sequences fall back to a per-step loop 5-10x slower), and
+whole-sequence kernel (oneDNN's for the LSTM; packed sequences take a per-step loop several times slower), and
 still never mix padding into a text: padding is on the right, so the forward direction reaches every real token
 before any padding, and the backward direction reads each text reversed within its own length
 (`LstmModel._run_unpacked`). The outputs equal those of the packed sequence (`_run_packed`, kept as the reference
@@ -180,8 +180,9 @@ class LstmModel(LstmPreTrainedModel):
 
     def _run_packed(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The top layer's outputs (zero at padding) and its final states (the directions concatenated), read
-        packed so that the recurrent network never sees padding. The reference `_run_unpacked` must equal; 5-10x
-        slower to train on CPU, where packed sequences miss the whole-sequence kernels."""
+        packed so that the recurrent network never sees padding. Kept as the reference `_run_unpacked` must equal
+        (the tests compare them): several times slower to train on CPU, where packed sequences miss the
+        whole-sequence kernels."""
         packed = pack_padded_sequence(token_vectors, lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_outputs, final_state = self.rnn(packed)
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=token_vectors.shape[1])
@@ -201,9 +202,8 @@ class LstmModel(LstmPreTrainedModel):
         batch_size, seq_len, _ = token_vectors.shape
         steps = torch.arange(seq_len, device=token_vectors.device)[None, :]
         real = steps < lengths[:, None]
-        # reverses the real tokens of each row and leaves its padding in place; its own inverse. As rows of the
-        # (batch * seq_len, width) matrix: index_select's gradient (index_add) is several times faster than
-        # gather's (scatter_add) here.
+        # reverses the real tokens of each row and leaves its padding in place; its own inverse. Taken as rows of
+        # the (batch * seq_len, width) matrix: with gather instead (scatter_add backward) a BiLSTM step took ~2x.
         row_starts = torch.arange(batch_size, device=token_vectors.device)[:, None] * seq_len
         reverse = (row_starts + torch.where(real, lengths[:, None] - 1 - steps, steps)).reshape(-1)
         last_real = row_starts[:, 0] + lengths - 1
