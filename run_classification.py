@@ -371,8 +371,8 @@ def load_checkpoint(checkpoint: str, model_type: str, label_names: list[str]):
     remedy = "Use another output_dir, or delete it to start afresh."
     if model.config.model_type != expected_type:
         raise TextclsError(
-            f"{checkpoint} holds a {model.config.model_type} model, but this run trains a {expected_type} model. "
-            + remedy
+            f"{checkpoint} holds a {model.config.model_type} model for the classes {saved_label_names(model.config)}, "
+            f"but this run trains a {expected_type} model for {list(label_names)}. {remedy}"
         )
     require_same_order(checkpoint, saved_label_names(model.config), label_names, remedy)
     return model, tokenizer

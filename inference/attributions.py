@@ -25,6 +25,7 @@ from captum.attr import LayerIntegratedGradients, Lime
 from textcls_errors import TextclsError
 
 METHODS = ("integrated_gradients", "lime")
+LIME_KERNEL_WIDTH = 25  # LimeTextExplainer's default kernel_width
 
 
 @dataclass
@@ -205,11 +206,16 @@ def _integrated_gradients(classifier, encoded: EncodedText, target: int, n_steps
 
 
 def _lime_similarity(original, perturbed, interpretable, **kwargs) -> float:
-    """The lime package's text kernel: cosine distance (x100) of the kept-words vector to all-ones, width 25."""
+    """The weight of one perturbed text, as the lime package's LimeTextExplainer weighs it: the cosine distance (x100)
+    of the kept-words vector to the original's all-ones vector, through lime's kernel sqrt(exp(-d^2 / 25^2)).
+
+    Only the kernel is lime's: here each word occurrence is a feature (lime's default merges repeats of a word) and
+    captum draws the perturbations (each word kept with probability 1/2, not lime's uniform count of removals).
+    """
     kept = float(interpretable.sum())
     total = interpretable.numel()
     distance = 100 * (1 - math.sqrt(kept / total)) if total else 0.0
-    return math.exp(-(distance**2) / 25**2)
+    return math.sqrt(math.exp(-(distance**2) / LIME_KERNEL_WIDTH**2))
 
 
 def _lime(classifier, encoded: EncodedText, target: int, n_samples: int, seed: int) -> list[float]:

@@ -39,6 +39,14 @@ def _checked_text(text: str) -> str:
             status_code=400,
             detail=f"The text has {len(text):,} characters; the demo accepts up to {MAX_CHARACTERS:,}.",
         )
+    try:  # JSON may carry a lone surrogate ("\ud800"), which no tokenizer can read
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise HTTPException(
+            status_code=400,
+            detail=f"The text holds an invalid character at position {error.start} (a lone UTF-16 surrogate, "
+            "half of an emoji or accented letter): paste it again, or remove that character.",
+        ) from None
     return text
 
 

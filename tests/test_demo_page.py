@@ -114,6 +114,10 @@ def test_api_refuses_empty_long_and_unknown_label_with_messages(bert_dir):
     unknown = client.post("/api/explain", json={"text": TEXTS[0], "label": "cooking"})
     assert unknown.status_code == 400 and "'cooking'" in unknown.json()["detail"]
     assert client.post("/api/predict", json={}).status_code == 422  # no text field: FastAPI's validation
+    for path in ["/api/predict", "/api/explain"]:  # a lone surrogate, as JSON allows it: a message, not a 500
+        body = b'{"text": "good \\ud800 game"}'
+        answer = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400 and "invalid character at position 5" in answer.json()["detail"]
 
 
 def test_attribution_options_reach_the_explainer(bert_dir):

@@ -10,12 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import pairwise_distances
 
 import explain
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
 from inference import TextClassifier
 from inference.attention import cls_attention, has_attention
-from inference.attributions import METHODS, TokenAttributions, attribute, baseline_ids, class_probabilities, encode
+from inference.attributions import (
+    METHODS,
+    TokenAttributions,
+    _lime_similarity,
+    attribute,
+    baseline_ids,
+    class_probabilities,
+    encode,
+)
 from inference.explanation_html import attributions_html
 from modeling.word_models import build_word_model
 from tests.tiny_models import build_tiny_model
@@ -313,3 +322,12 @@ def test_top_words_count_a_repeated_word_once_with_its_summed_score(tmp_path):
     )
     assert explained.top(2) == [("key", pytest.approx(0.4), 4), ("door", -0.3, 1)]
     assert plot_top_tokens(explained, tmp_path / "top.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize(("kept", "total"), [(10, 10), (7, 10), (1, 10), (3, 4)])
+def test_lime_weighs_a_perturbed_text_as_the_lime_package_does(kept, total):
+    """LimeTextExplainer: distance = 100 x cosine distance to the original, weight = sqrt(exp(-d^2 / 25^2))."""
+    interpretable = torch.tensor([[1] * kept + [0] * (total - kept)])
+    distance = 100 * pairwise_distances(interpretable.numpy(), np.ones((1, total)), metric="cosine")[0, 0]
+    expected = np.sqrt(np.exp(-(distance**2) / 25**2))
+    assert _lime_similarity(None, None, interpretable) == pytest.approx(expected, abs=1e-9)

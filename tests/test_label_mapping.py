@@ -4,15 +4,18 @@ LoRA), another set is refused unless ignore_mismatched_sizes asks for a new head
 
 import logging
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 import run_classification
 from modeling.classifier_heads import classifier_config
-from modeling.label_mapping import match_labels, output_layer
+from modeling.label_mapping import match_labels, output_layer, reorder_output_rows, saved_label_names, set_label_names
 from modeling.lora import add_lora
 from modeling.word_models import build_word_model
+from tests.test_run_classification import config_for, write_splits
 from tests.tiny_models import FAMILIES, build_tiny_model
 from textcls_errors import TextclsError
 from training.arguments import ModelArguments
@@ -127,3 +130,32 @@ def test_unnamed_head_gets_a_new_layer_for_training_and_is_refused_for_evaluatio
     model, _ = run_classification.load_pretrained(ModelArguments(model_name_or_path=str(folder)), DATA)
     assert not torch.equal(output_layer(model, 3).weight, saved_rows)
     assert "unnamed classes" in caplog.text
+
+
+def test_evaluating_a_folder_saved_in_another_class_order_writes_the_same_predictions(tmp_path):
+    """End to end: the folder's classes listed as (sport, food, space), the data's as (food, space, sport)."""
+    csv_files = write_splits(tmp_path, 90, 15, 30)
+    settings = dict(model_name_or_path=None, model_type="glove", word_vectors="random", embedding_projection=False)
+    run_classification.main([config_for(tmp_path, None, csv_files, num_train_epochs=2, **settings)])
+    trained = tmp_path / "out"
+    model = AutoModelForSequenceClassification.from_pretrained(trained)
+    names = saved_label_names(model.config)
+    assert names == ["food", "space", "sport"]
+    shuffled = ["sport", "food", "space"]
+    reorder_output_rows(model, [names.index(name) for name in shuffled])
+    set_label_names(model.config, shuffled)
+    other_order = tmp_path / "other_order"
+    model.save_pretrained(other_order)
+    AutoTokenizer.from_pretrained(trained).save_pretrained(other_order)
+
+    evaluation = [f"--{split}_file={path}" for split, path in csv_files.items()]
+    evaluation += ["--text_columns", "headline", "body", "--label_column", "topic", "--report_to", "none"]
+    run_classification.main(
+        ["--model_name_or_path", str(other_order), "--do_train", "false", "--output_dir", str(tmp_path / "again")]
+        + ["--embedding_projection", "false", *evaluation]
+    )
+    before = pd.read_csv(trained / "predictions.csv")
+    after = pd.read_csv(tmp_path / "again" / "predictions.csv")
+    assert after["predicted"].tolist() == before["predicted"].tolist()
+    assert after.columns.tolist() == before.columns.tolist()  # prob_food, prob_space, prob_sport: the data's order
+    np.testing.assert_allclose(after.filter(like="prob_"), before.filter(like="prob_"), atol=1e-6)

@@ -220,7 +220,7 @@ BAD_INPUTS = {
             "--train_file",
             write_csv(tmp / "t.csv", body=["x", "y"], label=["a", "b"]),
         ],
-        "body",
+        "has no column(s) ['text']; its columns are ['body', 'label']",  # the missing one named, and those there
     ),
     "empty text": (
         lambda tmp: [
@@ -261,7 +261,9 @@ def test_label_not_in_training_set_and_non_utf8_file(tmp_path):
         test,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "'z'" in result.stderr or "z" in result.stderr.split("error:")[1]
+    message = result.stderr.split("error:")[1]
+    assert f"test_file={test!r} has label(s) ['z'] that train_file={train!r} never uses" in message
+    assert "the known labels are ['x', 'y']" in message
 
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes("text,label\ncaf\xe9 au lait,a\nth\xe9,b\n".encode("latin-1"))

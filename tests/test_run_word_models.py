@@ -2,6 +2,8 @@
 corpus -> (cleaning) -> model built from the training words -> Trainer -> saved folder that a pipeline serves."""
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +11,7 @@ import pytest
 from transformers import pipeline
 
 import run_classification
+from data_scripts.text_cleaning import stopwords_record
 from textcls_errors import TextclsError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,21 +46,24 @@ def test_glove_learns_real_20newsgroups_and_its_folder_serves_a_pipeline(tmp_pat
 
 
 @pytest.mark.integration
-def test_lstm_with_cleaning_learns_real_20newsgroups(tmp_path, data_dir):
+def test_lstm_with_cleaning_learns_real_20newsgroups(tmp_path, data_dir, caplog):
     output_dir = tmp_path / "lstm"
-    results = real_run(
-        "lstm_20ng.json",
-        data_dir,
-        output_dir,
-        *("--remove_stopwords", "true", "--max_doc_tokens", "700", "--max_seq_length", "200"),
-        *("--cell", "gru", "--hidden_size", "64", "--num_train_epochs", "6"),
-    )
+    with caplog.at_level(logging.INFO, logger="data_scripts"):
+        results = real_run(
+            "lstm_20ng.json",
+            data_dir,
+            output_dir,
+            *("--remove_stopwords", "true", "--max_doc_tokens", "700", "--max_seq_length", "200"),
+            *("--cell", "gru", "--hidden_size", "64", "--num_train_epochs", "6"),
+        )
     assert results["test_accuracy"] > 0.6, results
     saved = json.loads((output_dir / "config.json").read_text())
     assert (saved["model_type"], saved["cell"], saved["hidden_size"]) == ("textcls-lstm", "gru", 64)
     # cleaning dropped only over-long training documents; every test document was predicted
     assert results["test_samples"] == 400
-    assert results["train_samples"] <= 800
+    dropped = re.search(r"train: dropped (\d+) of 800 documents", caplog.text)
+    assert dropped is not None, "the cleaning reports what it dropped"
+    assert results["train_samples"] == 800 - int(dropped.group(1))
 
 
 @pytest.mark.integration
@@ -143,6 +149,7 @@ def test_a_word_model_resumes_with_its_own_vocabulary_and_keeps_raw_texts_and_cl
         "remove_stopwords": True,
         "wordnet_filter": False,
         "stem": False,
+        "stopwords": stopwords_record(),  # which list: it depends on the machine's NLTK data
     }
     # reports show the texts as they were given, not as the model read them
     predictions = pd.read_csv(out / "predictions.csv")
