@@ -40,6 +40,7 @@ from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
+from training.checkpoints import RecordSettings, checkpoint_to_resume, quiet_fractional_steps_warning, training_settings
 from training.class_separation import stratified_sample
 from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
@@ -55,7 +56,7 @@ from training.reports import (
     write_classification_report,
     write_predictions,
 )
-from training.trainer import ClassificationTrainer, checkpoint_to_resume, restore_order, sort_by_length
+from training.trainer import ClassificationTrainer, restore_order, sort_by_length
 from training.wandb_media import active_run as active_wandb_run
 from training.wandb_media import log_confusion_matrix as log_wandb_confusion_matrix
 from training.wandb_media import wandb_requested
@@ -81,11 +82,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     hub_repo = None
     if training_args.push_to_hub and training_args.should_save and search is None:
         hub_repo = create_hub_repo(training_args, model_args)
-    resume_from = None
-    if search is None:  # trials start afresh
-        resume_from = checkpoint_to_resume(
-            training_args.output_dir, training_args.resume_from_checkpoint, training_args.do_train
-        )
+    # Recorded in every checkpoint; resuming one trained with other settings stops (trials start afresh).
+    settings = training_settings(model_args, data_args, cleaning_args, augmentation_args, training_args)
+    resume_from = checkpoint_to_resume(training_args, settings) if search is None else None
     set_seed(training_args.seed)
 
     # Corpus: DatasetDict(text, label: ClassLabel) with train / validation / test.
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         collator = DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
         )
-    callbacks = []
+    callbacks = [] if search else [RecordSettings(settings)]
     if model_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
 
@@ -387,6 +386,7 @@ def setup_logging(training_args) -> None:
     library_level = training_args.get_process_log_level()
     datasets.utils.logging.set_verbosity(library_level)
     transformers.utils.logging.set_verbosity(library_level)
+    quiet_fractional_steps_warning()
 
 
 def log_summary(results: dict[str, float], output_dir: Path) -> None:
