@@ -12,4 +12,3 @@ def test_sorting_by_length_is_undone_exactly():
     assert ordered["length"] == [2, 2, 5, 7, 9]
     outputs = np.asarray(ordered["row"]) * 10  # a per-row output computed on the sorted rows
     assert restore_order(outputs, order).tolist() == [0, 10, 20, 30, 40]
-
