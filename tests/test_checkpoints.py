@@ -11,10 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch.multiprocessing
 
 import run_classification
 from textcls_errors import TextclsError
-from training.checkpoints import SETTINGS_FILE, FractionalStepsFilter, checkpoint_problem, decide_resume
+from training.checkpoints import (
+    SETTINGS_FILE,
+    FractionalStepsFilter,
+    checkpoint_problem,
+    decide_resume,
+    shared_resume_decision,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS_PER_EPOCH = 5  # 40 training rows, batches of 8
@@ -73,6 +80,15 @@ def copy_run(source: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(source, tmp_path / "out"))
 
 
+class RecordingHandler(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def assert_same_result(run: Path, reference: Path) -> None:
     for name in ("model.safetensors", "predictions.csv"):
         assert (run / name).read_bytes() == (reference / name).read_bytes(), name
@@ -91,8 +107,16 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_bytes(tmp_path, data, uninte
     assert sorted(path.name for path in output_dir.glob("checkpoint-*")) == [f"checkpoint-{STEPS_PER_EPOCH}"]
     assert not (output_dir / "model.safetensors").exists()
 
-    run_classification.main(arguments(data, output_dir))  # the same command again
+    warnings = RecordingHandler()
+    trainer_utils_logger = logging.getLogger("transformers.trainer_utils")  # it does not propagate to caplog's
+    trainer_utils_logger.addHandler(warnings)
+    try:
+        run_classification.main(arguments(data, output_dir))  # the same command again
+    finally:
+        trainer_utils_logger.removeHandler(warnings)
     assert_same_result(output_dir, uninterrupted)
+    # transformers compared the default logging_steps 0.02 (2 % of the steps) with the step count it stands for
+    assert not [record for record in warnings.records if "logging_steps" in record.getMessage()]
     state = json.loads((output_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 2 * STEPS_PER_EPOCH
 
@@ -189,3 +213,36 @@ def test_the_fractional_logging_steps_warning_is_dropped_and_real_mismatches_kep
         "\n\tsave_steps: 50 (from args) != 20 (from trainer_state.json)"
     )
     assert both == head + "\n\tsave_steps: 50 (from args) != 20 (from trainer_state.json)"
+
+
+def share_decision(rank: int, folders: list[str], settings: dict, results: str) -> None:
+    """One of two gloo processes: each looks at its own folder, but all must act on the main process's view."""
+    import torch.distributed
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{results}/rendezvous", rank=rank, world_size=len(folders)
+    )
+    decision = shared_resume_decision(folders[rank], None, settings)
+    Path(results, f"rank{rank}.json").write_text(json.dumps([decision.checkpoint, decision.error]))
+    torch.distributed.destroy_process_group()
+
+
+def test_every_process_acts_on_the_main_process_decision(tmp_path, uninterrupted):
+    """Rank 1 sees no checkpoint (say, another node's disk) yet resumes the one rank 0 chose, or stops with it."""
+    runs = copy_run(uninterrupted, tmp_path)
+    shutil.rmtree(runs / f"checkpoint-{2 * STEPS_PER_EPOCH}")
+    older = runs / f"checkpoint-{STEPS_PER_EPOCH}"
+    settings = json.loads((older / SETTINGS_FILE).read_text())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for case, case_settings in (("same", settings), ("changed", dict(settings, seed=4))):
+        results = tmp_path / case
+        results.mkdir()
+        args = ([str(runs), str(empty)], case_settings, str(results))
+        torch.multiprocessing.start_processes(share_decision, args=args, nprocs=2, start_method="fork")
+        decisions = [json.loads((results / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+        assert decisions[0] == decisions[1]
+        if case == "same":
+            assert decisions[1] == [str(older), None]
+        else:
+            assert decisions[1][0] is None and "Changed: seed: 3 -> 4" in decisions[1][1]
