@@ -35,7 +35,7 @@ import modeling  # noqa: F401  registers the GloVe, RNN and transformer-MLP mode
 from data_scripts import clean_corpus, load_corpus
 from data_scripts.augmentation import augment_train_split
 from modeling.classifier_heads import classifier_config
-from modeling.hub import model_not_found_error, resolve_model_path
+from modeling.hub import LOAD_DTYPE, model_not_found_error, resolve_model_path
 from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
@@ -314,6 +314,7 @@ def load_pretrained(model_args, label_names: list[str]):
             config=config,
             cache_dir=model_args.cache_dir,
             ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+            dtype=LOAD_DTYPE,
         )
     except OSError as error:
         raise model_not_found_error(model_args.model_name_or_path, error) from None
@@ -337,7 +338,7 @@ def load_checkpoint(checkpoint: str, model_type: str, label_names: list[str]):
             "is unknown. Give a checkpoint folder written by this script, or delete it to start afresh."
         )
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=LOAD_DTYPE)
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as error:
         raise TextclsError(f"cannot resume from {checkpoint}: {error}") from None
