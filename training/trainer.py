@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
 from datasets import Dataset
-from scipy.special import log_softmax
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
 
@@ -38,14 +38,18 @@ class ClassificationTrainer(Trainer):
         loss_key = f"{metric_key_prefix}_loss"
         if self.args.world_size > 1 and output.label_ids is not None and loss_key in output.metrics:
             logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-            output.metrics[loss_key] = mean_cross_entropy(logits, output.label_ids)
+            output.metrics[loss_key] = mean_cross_entropy(logits, output.label_ids, self.args.label_smoothing_factor)
         return output
 
 
-def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The classification loss of BertForSequenceClassification (single label), each row counted once."""
-    log_probabilities = log_softmax(np.asarray(logits, dtype=np.float64), axis=-1)
-    return float(-log_probabilities[np.arange(len(labels)), labels].mean())
+def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray, label_smoothing: float = 0.0) -> float:
+    """The single-label classification loss the Trainer reports, each row counted once: cross-entropy, or with
+    label_smoothing_factor its LabelSmoother's (1 - e) * NLL + e * mean over classes of -log p (torch's alike)."""
+    return torch.nn.functional.cross_entropy(
+        torch.as_tensor(np.asarray(logits), dtype=torch.float64),
+        torch.as_tensor(np.asarray(labels), dtype=torch.long),
+        label_smoothing=label_smoothing,
+    ).item()
 
 
 def sort_by_length(dataset: Dataset) -> tuple[Dataset, np.ndarray]:
