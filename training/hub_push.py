@@ -1,5 +1,5 @@
 """Share a finished run on the Hugging Face Hub: `push_to_hub`, `hub_model_id`, `hub_private_repo`, `hub_token` and
-`hub_revision` are TrainingArguments' own settings, but the upload is one commit made here, at the end of the run.
+`hub_revision` are TrainingArguments' own settings, but the upload is made here, once, at the end of the run.
 
 Why not the Trainer's push: in transformers 5.x it uploads the whole output_dir (predictions.csv and the 3D map
 hold the data's texts, trainer_state.json the local checkpoint path, training_args.bin the hub_token), writes its
