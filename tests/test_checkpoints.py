@@ -196,9 +196,20 @@ def test_rerunning_a_finished_run_refuses_and_keeps_its_results(tmp_path, data, 
     output_dir = copy_run(uninterrupted, tmp_path)
     before = (output_dir / "all_results.json").read_text()
     assert json.loads(before)["train_loss"] > 0
-    with pytest.raises(TextclsError, match="holds a finished run.*give it as model_name_or_path with do_train false"):
+    with pytest.raises(TextclsError) as error:
         run_classification.main(arguments(data, output_dir))
+    message = str(error.value)
+    assert f"holds a finished run (checkpoint-10 ended its training): its results are in {output_dir}" in message
+    assert f"give {output_dir} as model_name_or_path with do_train false" in message
     assert (output_dir / "all_results.json").read_text() == before
+
+    # killed after training, before the final model and results were written: evaluate the best checkpoint
+    for name in ("all_results.json", "config.json", "model.safetensors"):
+        (output_dir / name).unlink()
+    best = json.loads((output_dir / "checkpoint-10" / "trainer_state.json").read_text())["best_model_checkpoint"]
+    with pytest.raises(TextclsError) as error:
+        run_classification.main(arguments(data, output_dir))
+    assert f"stopped before writing its final model and results. To evaluate it, give {best} as" in str(error.value)
 
 
 def test_the_fractional_logging_steps_warning_is_dropped_and_real_mismatches_kept():

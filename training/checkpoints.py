@@ -198,14 +198,24 @@ def decide_resume(
         if changed is None:
             logger.warning("%s records no training settings (an older textcls wrote it): not checked.", folder)
         if finished(folder):
-            return ResumeDecision(
-                error=f"{run_dir} holds a finished run ({folder.name} ended its training); its results are in "
-                f"{run_dir / 'all_results.json'}. To evaluate it again, give it as model_name_or_path with do_train "
-                f"false; to train again, use another output_dir or delete {run_dir}."
-            )
+            return ResumeDecision(error=finished_run_message(run_dir, folder))
         logger.info("Resuming from %s (delete %s to start afresh).", folder, run_dir)
         return ResumeDecision(checkpoint=str(folder))
     return ResumeDecision()
+
+
+def finished_run_message(run_dir: Path, folder: Path) -> str:
+    """Why a rerun of a finished run stops (training it again would report a train_loss of 0.0), and what to do."""
+    if (run_dir / "all_results.json").is_file() and (run_dir / "config.json").is_file():
+        done = f"its results are in {run_dir / 'all_results.json'}. To evaluate it again, give {run_dir}"
+    else:  # stopped after training, before the final model and results were written
+        best = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8")).get("best_model_checkpoint")
+        model = best if best and Path(best).is_dir() else folder
+        done = f"the run stopped before writing its final model and results. To evaluate it, give {model}"
+    return (
+        f"{run_dir} holds a finished run ({folder.name} ended its training): {done} as model_name_or_path with "
+        f"do_train false; to train again, use another output_dir or delete {run_dir}."
+    )
 
 
 def explicit_checkpoint(folder: Path, settings: dict, needs_optimizer: bool) -> ResumeDecision:
