@@ -36,12 +36,13 @@ from data_scripts import clean_corpus, load_corpus
 from data_scripts.augmentation import augment_train_split
 from data_scripts.overlap import split_overlap
 from modeling.classifier_heads import classifier_config
-from modeling.hub import model_not_found_error, resolve_model_path
+from modeling.hub import LOAD_DTYPE, model_not_found_error, resolve_model_path
 from modeling.label_mapping import check_classes, fit_output_rows, head_labels, require_same_order, saved_label_names
 from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
+from training.checkpoints import RecordSettings, checkpoint_to_resume, quiet_fractional_steps_warning, training_settings
 from training.class_separation import stratified_sample
 from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
@@ -58,7 +59,7 @@ from training.reports import (
     write_predictions,
 )
 from training.text_reading import given_settings, read_as_recorded, record_reading
-from training.trainer import ClassificationTrainer, checkpoint_to_resume, restore_order, sort_by_length
+from training.trainer import ClassificationTrainer, restore_order, sort_by_length
 from training.wandb_media import active_run as active_wandb_run
 from training.wandb_media import log_confusion_matrix as log_wandb_confusion_matrix
 from training.wandb_media import wandb_requested
@@ -86,11 +87,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     hub_repo = None
     if training_args.push_to_hub and training_args.should_save and search is None:
         hub_repo = create_hub_repo(training_args, model_args)
-    resume_from = None
-    if search is None:  # trials start afresh
-        resume_from = checkpoint_to_resume(
-            training_args.output_dir, training_args.resume_from_checkpoint, training_args.do_train
-        )
+    # Recorded in every checkpoint; resuming one trained with other settings stops (trials start afresh).
+    settings = training_settings(model_args, data_args, cleaning_args, augmentation_args, training_args)
+    resume_from = checkpoint_to_resume(training_args, settings) if search is None else None
     set_seed(training_args.seed)
 
     # Corpus: DatasetDict(text, label: ClassLabel) with train / validation / test.
@@ -162,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         collator = DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
         )
-    callbacks = []
+    callbacks = [] if search else [RecordSettings(settings)]
     if model_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
 
@@ -338,6 +337,7 @@ def load_pretrained(model_args, label_names: list[str], training: bool = True):
             config=config,
             cache_dir=model_args.cache_dir,
             ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+            dtype=LOAD_DTYPE,
         )
     except OSError as error:
         raise model_not_found_error(model_args.model_name_or_path, error) from None
@@ -363,7 +363,7 @@ def load_checkpoint(checkpoint: str, model_type: str, label_names: list[str]):
             "is unknown. Give a checkpoint folder written by this script, or delete it to start afresh."
         )
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=LOAD_DTYPE)
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError) as error:
         raise TextclsError(f"cannot resume from {checkpoint}: {error}") from None
@@ -412,6 +412,7 @@ def setup_logging(training_args) -> None:
     library_level = training_args.get_process_log_level()
     datasets.utils.logging.set_verbosity(library_level)
     transformers.utils.logging.set_verbosity(library_level)
+    quiet_fractional_steps_warning()
 
 
 def log_summary(results: dict[str, float], output_dir: Path) -> None:

@@ -11,9 +11,16 @@ import logging
 import os
 from pathlib import Path
 
+import torch
+
 from textcls_errors import TextclsError
 
 logger = logging.getLogger(__name__)
+
+# The dtype every model is loaded in for training, prediction and export (`from_pretrained(..., dtype=LOAD_DTYPE)`).
+# transformers 5 otherwise loads the dtype a folder was saved in: a bf16 backbone would train in half precision
+# (fp16's grad scaler refuses it; ONNX export's parity check cannot read it). Mixed precision stays autocast.
+LOAD_DTYPE = torch.float32
 
 # hub id -> (importable package, folder inside it) holding the same files as the hub repo
 PACKAGED_MODELS: dict[str, tuple[str, str]] = {

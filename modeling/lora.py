@@ -15,7 +15,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrai
 from transformers.dynamic_module_utils import custom_object_save
 
 from modeling.classifier_heads import backbone_config
-from modeling.hub import resolve_model_path
+from modeling.hub import LOAD_DTYPE, resolve_model_path
 from textcls_errors import TextclsError
 
 logger = logging.getLogger(__name__)
@@ -98,12 +98,12 @@ def load_for_inference(folder: str | Path):
     """A saved classifier: a plain model folder, or a LoRA adapter on its backbone (merged for speed)."""
     folder = Path(folder)
     if not is_adapter_folder(folder):
-        return AutoModelForSequenceClassification.from_pretrained(folder)
+        return AutoModelForSequenceClassification.from_pretrained(folder, dtype=LOAD_DTYPE)
     from peft import PeftConfig, PeftModel
 
     adapter = PeftConfig.from_pretrained(folder)
     config = AutoConfig.from_pretrained(folder)  # the class names and recorded settings of this run
     base = AutoModelForSequenceClassification.from_pretrained(
-        resolve_model_path(adapter.base_model_name_or_path), config=config
+        resolve_model_path(adapter.base_model_name_or_path), config=config, dtype=LOAD_DTYPE
     )
     return PeftModel.from_pretrained(base, folder).merge_and_unload()

@@ -1,6 +1,8 @@
 """The config parser: JSON first, flags override, unknown keys and bad values named."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,42 @@ def test_every_shipped_config_parses(config):
 def test_embedding_settings_are_checked(flags, message, tmp_path):
     with pytest.raises(TextclsError, match=message):
         parse_arguments([write_config(tmp_path), *flags])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--per_device_train_batch_size", "0"], "per_device_train_batch_size=0: expected 1 document or more"),
+        (["--per_device_eval_batch_size", "0"], "per_device_eval_batch_size=0: expected 1 document or more"),
+        (["--max_vocab_size", "0"], "max_vocab_size=0: expected 1 word or more"),
+        (["--early_stopping_patience", "-1"], "early_stopping_patience=-1: expected a number of evaluations"),
+        (["--num_train_epochs", "abc"], "argument --num_train_epochs: invalid float value: 'abc'. Run `python"),
+        (["--learning_rate"], "argument --learning_rate: expected one argument. Run `python"),
+    ],
+)
+def test_bad_values_are_one_line_errors(tmp_path, capsys, flags, message):
+    with pytest.raises(TextclsError) as error:
+        parse_arguments([write_config(tmp_path), *flags])
+    assert str(error.value).startswith(message)
+    assert capsys.readouterr().err == ""  # no usage listing of every setting
+
+
+def test_output_dir_that_is_a_file_and_a_config_that_is_not_utf8(tmp_path):
+    existing_file = tmp_path / "results.txt"
+    existing_file.write_text("not a folder")
+    with pytest.raises(TextclsError, match=f"output_dir {existing_file} is an existing file"):
+        parse_arguments([write_config(tmp_path), "--output_dir", str(existing_file)])
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes('{"model_name_or_path": "caf\u00e9"}'.encode("latin-1"))
+    with pytest.raises(TextclsError, match="latin1.json is not UTF-8 text"):
+        parse_arguments([str(latin1)])
+
+
+def test_bad_values_stop_the_script_with_exit_code_2_before_any_data_is_read(tmp_path):
+    """run_classification.py prints the one line and exits 2 (the config names no data that exists)."""
+    config = write_config(tmp_path, train_file=str(tmp_path / "absent.csv"), per_device_train_batch_size=0)
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "run_classification.py"), config], capture_output=True, text=True, timeout=300
+    )
+    assert finished.returncode == 2
+    assert finished.stderr.strip().splitlines() == ["error: per_device_train_batch_size=0: expected 1 document or more"]

@@ -6,7 +6,9 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
+import huggingface_hub.hf_api
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +22,7 @@ from inference import TextClassifier
 from tests.test_run_classification import config_for, write_splits
 from tests.tiny_models import build_tiny_model
 from textcls_errors import TextclsError
+from training.hub_push import push_run
 
 TOKEN = "hf_notARealTokenButLongEnough123"
 REPO_ID = "someone/tiny-topics"
@@ -89,6 +92,10 @@ def fake_hub(tmp_path, monkeypatch):
     hub = FakeHub(tmp_path / "hub")
     monkeypatch.setattr(HfApi, "create_repo", lambda api, *args, **kwargs: hub.create_repo(api, *args, **kwargs))
     monkeypatch.setattr(HfApi, "create_commit", lambda api, *args, **kwargs: hub.create_commit(api, *args, **kwargs))
+    # upload_folder lists and filters the files itself, then commits them with create_commit (with hf_xet installed
+    # it would stream them to the network in its own way instead).
+    monkeypatch.setattr(huggingface_hub.hf_api, "is_xet_available", lambda: False)
+    monkeypatch.setattr(HfApi, "_validate_yaml", lambda api, content, **kwargs: None)  # the Hub checks the card
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     return hub
@@ -156,6 +163,10 @@ def test_push_uploads_the_model_its_card_and_code_and_the_copy_predicts_alike(
                 assert value not in text, (path.name, value)
     logs = caplog.text + capsys.readouterr().out
     assert TOKEN not in logs
+    # nor in any file the run wrote, training_args.bin of output_dir and of the checkpoints included
+    written = [path for path in out.rglob("*") if path.is_file()]
+    assert any(path.name == "training_args.bin" for path in written)
+    assert [path for path in written if TOKEN.encode() in path.read_bytes()] == []
     assert f"Pushed {len(EXPECTED_FILES[family])} files" in caplog.text
 
     # The downloaded copy predicts what the run predicted, row by row.
@@ -242,3 +253,37 @@ def test_a_w_and_b_sweep_run_does_not_push(tmp_path, csv_files, backbone, fake_h
     config = config_for(tmp_path, backbone, csv_files)
     with pytest.raises(TextclsError, match="W&B sweep"):
         run_classification.main([config, "--push_to_hub", "true", "--hub_model_id", REPO_ID])
+
+
+def saved_run(folder: Path) -> Path:
+    """A run folder as training leaves it: model files, files that stay local, and a checkpoint."""
+    for name in ("config.json", "tokenizer.json", "all_results.json"):
+        (folder / name).write_text("{}")
+    for name in ("model.safetensors", "training_args.bin", "predictions.csv", "trainer_state.json"):
+        (folder / name).write_bytes(b"local")
+    (folder / "checkpoint-5").mkdir()
+    (folder / "checkpoint-5" / "config.json").write_text("{}")
+    return folder
+
+
+def test_push_run_uploads_only_the_shared_files_to_the_revision(tmp_path, fake_hub):
+    run = saved_run(tmp_path)
+    args = SimpleNamespace(output_dir=str(run), hub_token=TOKEN, hub_revision="v1")
+    push_run(args, REPO_ID)
+    assert [(c["repo_id"], c["revision"], c["token"]) for c in fake_hub.commits] == [(REPO_ID, "v1", TOKEN)]
+    shared = ["all_results.json", "config.json", "model.safetensors", "tokenizer.json"]
+    assert sorted(fake_hub.commits[0]["files"]) == shared
+
+
+def test_an_unreadable_local_file_is_not_called_an_upload_failure(tmp_path, fake_hub, monkeypatch):
+    run = saved_run(tmp_path)
+
+    def unreadable(api, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(run / "model.safetensors"))
+
+    monkeypatch.setattr(HfApi, "create_commit", unreadable)
+    args = SimpleNamespace(output_dir=str(run), hub_token=TOKEN, hub_revision=None)
+    with pytest.raises(TextclsError) as error:
+        push_run(args, REPO_ID)
+    assert str(error.value).startswith(f"cannot read {run / 'model.safetensors'} to upload it to {REPO_ID}")
+    assert "upload to" not in str(error.value) and "failed" not in str(error.value)

@@ -151,8 +151,11 @@ def test_command_line_overrides_json_and_training_resumes(tmp_path, csv_files, t
     assert not (out / "predictions.csv").exists()
 
     caplog.set_level("INFO")
-    run_classification.main([config, "--num_train_epochs", "2", "--do_predict", "false"])
-    assert "Resuming from" in caplog.text and "checkpoint-" in caplog.text
+    checkpoint = str(next(out.glob("checkpoint-*")))  # other settings continue a run only when it is named
+    run_classification.main(
+        [config, "--num_train_epochs", "2", "--do_predict", "false", "--resume_from_checkpoint", checkpoint]
+    )
+    assert f"Resuming from {checkpoint} as asked" in caplog.text and "num_train_epochs: 1.0 -> 2.0" in caplog.text
     second = json.loads((out / "trainer_state.json").read_text())
     assert second["epoch"] == 2.0
     assert second["global_step"] == 2 * first["global_step"]

@@ -138,8 +138,13 @@ def test_a_word_model_resumes_with_its_own_vocabulary_and_keeps_raw_texts_and_cl
     out = tmp_path / "out"
     first_vocabulary = json.loads((out / "config.json").read_text())["vocab_size"]
 
-    # A changed vocabulary cap must not rebuild another vocabulary under the checkpoint's weights.
-    tiny_word_run(tmp_path, "--num_train_epochs", "2", "--max_vocab_size", "3")
+    # Other settings continue a run only when its checkpoint is named; a changed vocabulary cap must then not
+    # rebuild another vocabulary under the checkpoint's weights.
+    checkpoint = str(next(out.glob("checkpoint-*")))
+    more = ("--num_train_epochs", "2", "--max_vocab_size", "3")
+    with pytest.raises(TextclsError, match="Changed: max_vocab_size: 20000 -> 3; num_train_epochs: 1.0 -> 2.0"):
+        tiny_word_run(tmp_path, *more)
+    tiny_word_run(tmp_path, *more, "--resume_from_checkpoint", checkpoint)
     saved = json.loads((out / "config.json").read_text())
     assert json.loads((out / "trainer_state.json").read_text())["epoch"] == 2.0
     assert saved["vocab_size"] == first_vocabulary > 3 + 2

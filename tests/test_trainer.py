@@ -1,9 +1,14 @@
-"""Evaluation order and checkpoint discovery."""
+"""Evaluation order and the loss of several processes."""
 
 import numpy as np
+import pytest
+import torch
 from datasets import Dataset
+from transformers import PretrainedConfig
+from transformers.trainer_pt_utils import LabelSmoother
 
-from training.trainer import checkpoint_to_resume, restore_order, sort_by_length
+from modeling import problem_types
+from training.trainer import restore_order, sort_by_length
 
 
 def test_sorting_by_length_is_undone_exactly():
@@ -14,10 +19,16 @@ def test_sorting_by_length_is_undone_exactly():
     assert restore_order(outputs, order).tolist() == [0, 10, 20, 30, 40]
 
 
-def test_last_checkpoint_is_found(tmp_path):
-    for step in (5, 10):
-        (tmp_path / f"checkpoint-{step}").mkdir()
-        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
-    assert checkpoint_to_resume(str(tmp_path), None, do_train=True).endswith("checkpoint-10")
-    assert checkpoint_to_resume(str(tmp_path), "explicit", do_train=True) == "explicit"
-    assert checkpoint_to_resume(str(tmp_path / "absent"), None, do_train=True) is None
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_the_gathered_evaluation_loss_is_the_single_process_loss(smoothing):
+    """Several processes recompute the loss from gathered logits: it must equal what one process reports
+    (the model's cross-entropy, or transformers' LabelSmoother with label_smoothing_factor)."""
+    generator = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(13, 4, generator=generator) * 3, torch.randint(0, 4, (13,), generator=generator)
+    if smoothing:
+        expected = LabelSmoother(epsilon=smoothing)({"logits": logits}, labels).item()
+    else:
+        expected = torch.nn.functional.cross_entropy(logits, labels).item()
+    config = PretrainedConfig(**problem_types.config_fields(problem_types.SINGLE_LABEL, list("abcd")))
+    gathered = problem_types.mean_loss(config, logits.numpy(), labels.numpy(), smoothing)
+    assert gathered == pytest.approx(expected, rel=1e-6)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -161,6 +162,13 @@ class ModelArguments:
                 "model that trains in full anyway. Remove use_lora, or give model_name_or_path."
             )
         self._check_classifier_head()
+        if self.max_vocab_size < 1:
+            raise TextclsError(f"max_vocab_size={self.max_vocab_size}: expected 1 word or more (e.g. 20000)")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
+            raise TextclsError(
+                f"early_stopping_patience={self.early_stopping_patience}: expected a number of evaluations without "
+                "improvement (1 or more), or 0 / null for no early stopping"
+            )
         if self.word_vectors in (None, "random"):
             self.embedding_init = "random"  # one switch for "no pretrained vectors", whichever field said it
 
@@ -472,6 +480,11 @@ class TextclsTrainingArguments(TrainingArguments):
                 f"threshold_strategy must be one of {', '.join(THRESHOLD_STRATEGIES)}; got {self.threshold_strategy!r}."
             )
         self.class_weights = parse_class_weights(self.class_weights)
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise TextclsError(f"{name}={getattr(self, name)}: expected 1 document or more")
+        if self.output_dir and Path(self.output_dir).exists() and not Path(self.output_dir).is_dir():
+            raise TextclsError(f"output_dir {self.output_dir} is an existing file: give a folder (new or existing)")
         if not (self.fp16 or self.bf16):  # an accelerate config's mixed_precision, seen by every check below
             precision = launcher_precision()
             self.fp16, self.bf16 = precision == "fp16", precision == "bf16"
@@ -547,7 +560,7 @@ def parse_arguments(argv: list[str] | None = None):
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     # No abbreviations: a misspelt flag such as --learning_rat must not quietly become --learning_rate.
-    parser = HfArgumentParser(ARGUMENT_CLASSES, allow_abbrev=False)
+    parser = SettingsParser(ARGUMENT_CLASSES, allow_abbrev=False)
     if argv and argv[0].endswith(".json"):
         argv = config_to_flags(read_config(argv[0]), parser) + argv[1:]
     check_flags(argv, parser)
@@ -555,6 +568,15 @@ def parse_arguments(argv: list[str] | None = None):
         return parser.parse_args_into_dataclasses(args=argv)
     except ValueError as error:  # TrainingArguments.__post_init__ checks combinations of values
         raise TextclsError(f"invalid training arguments: {error}") from None
+
+
+class SettingsParser(HfArgumentParser):
+    """HfArgumentParser whose errors (a value of the wrong type, a flag without its value) are one TextclsError line,
+    instead of argparse's usage of every setting (some 175 lines) before it."""
+
+    def error(self, message: str):
+        message = re.sub(r"(--\w+)(/--[\w-]+)+", r"\1", message)  # argparse lists each spelling: --a_b/--a-b
+        raise TextclsError(f"{message}. Run `python run_classification.py --help` for the accepted settings.")
 
 
 def check_flags(argv: list[str], parser: HfArgumentParser) -> None:
@@ -581,6 +603,8 @@ def read_config(path: str) -> dict:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise TextclsError(f"{path} is not valid JSON: {error}") from None
+    except UnicodeDecodeError as error:
+        raise TextclsError(f"{path} is not UTF-8 text ({error}): save it as UTF-8") from None
     if not isinstance(config, dict):
         raise TextclsError(f"{path} must hold a JSON object of settings, got {type(config).__name__}")
     return config

@@ -9,10 +9,8 @@ model settings (dropout, LoRA rank, ...) through `model_init`, which builds each
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
-import io
 import json
 import logging
 import os
@@ -257,13 +255,10 @@ def prepare_search(argv: Sequence[str], training_args: TextclsTrainingArguments)
                 "with wandb agent, which starts a fresh run for every setting."
             )
         for value in parameter.corners():
-            usage = io.StringIO()
             try:
-                with contextlib.redirect_stderr(usage):
-                    parse_arguments([*argv, f"--{name}={value}"])
-            except (TextclsError, SystemExit) as error:  # argparse prints its usage and exits on a wrong type
-                detail = error if isinstance(error, TextclsError) else usage.getvalue().strip().splitlines()[-1]
-                raise TextclsError(f"{space.path}: {name}={value!r} is not a valid setting: {detail}") from None
+                parse_arguments([*argv, f"--{name}={value}"])
+            except TextclsError as error:  # a wrong type (argparse's error) or value (the dataclasses' checks)
+                raise TextclsError(f"{space.path}: {name}={value!r} is not a valid setting: {error}") from None
 
     training_args.save_strategy = SaveStrategy.NO
     training_args.load_best_model_at_end = False  # a trial's score is its best evaluation anyway (TrialScores)

@@ -1,5 +1,5 @@
 """Share a finished run on the Hugging Face Hub: `push_to_hub`, `hub_model_id`, `hub_private_repo`, `hub_token` and
-`hub_revision` are TrainingArguments' own settings, but the upload is one commit made here, at the end of the run.
+`hub_revision` are TrainingArguments' own settings, but the upload is made here, once, at the end of the run.
 
 Why not the Trainer's push: in transformers 5.x it uploads the whole output_dir (predictions.csv and the 3D map
 hold the data's texts, trainer_state.json the local checkpoint path, training_args.bin the hub_token), writes its
@@ -7,7 +7,9 @@ own README.md over ours (naming the folder the backbone was read from as the bas
 offline copy), pushes from `save_model()` before evaluation has run, and saves the model again first, which would
 put adapter files back into a merged LoRA folder. So the Trainer gets a copy of the settings with push_to_hub off
 (`for_trainer`), the repository is created before training (a missing login fails in seconds, not after
-training), and `push_run` commits the files of SHARED_FILES and the custom models' code.
+training), and `push_run` uploads the files of SHARED_FILES and the custom models' code (`HfApi.upload_folder` with
+them as allow_patterns). The Trainer's copy of the settings also has no hub_token: it saves its settings in
+training_args.bin in output_dir and in every checkpoint, and a shared run folder must not carry the token.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import os
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 from transformers import TrainingArguments
 
@@ -27,8 +29,9 @@ from modeling.hub import hub_is_offline
 from textcls_errors import TextclsError
 
 # A refused request raises HfHubHTTPError; a network that fails first raises its HTTP client's own errors, of which
-# HfHubHTTPError is a subclass: catching its bases covers both without naming the client package.
-HUB_ERRORS = (HfHubHTTPError, *HfHubHTTPError.__bases__)
+# HfHubHTTPError is a subclass: catching its bases covers both without naming the client package. Not OSError, its
+# other base: a file of output_dir that cannot be read is a local problem, not an upload failure.
+HUB_ERRORS = (HfHubHTTPError, *(base for base in HfHubHTTPError.__bases__ if base is not OSError))
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +79,11 @@ def repo_name(args: TrainingArguments) -> str:
 
 
 def for_trainer(args: TrainingArguments) -> TrainingArguments:
-    """The settings the Trainer gets: the same, but it uploads nothing by itself (see the module docstring)."""
+    """The settings the Trainer gets: the same, but it uploads nothing by itself and does not know the Hub token,
+    which it would save in training_args.bin (see the module docstring)."""
     trainer_args = copy.copy(args)
     trainer_args.push_to_hub = False
+    trainer_args.hub_token = None
     return trainer_args
 
 
@@ -139,24 +144,36 @@ def files_to_push(output_dir: str | Path) -> list[str]:
 
 
 def push_run(args: TrainingArguments, repo_id: str):
-    """Upload the run's shareable files in one commit; returns huggingface_hub's CommitInfo."""
+    """Upload the run's shareable files (files_to_push) to the branch hub_revision; returns huggingface_hub's
+    CommitInfo."""
     output_dir = Path(args.output_dir)
     names = files_to_push(output_dir)
     if "config.json" not in names or not any(name.endswith(".safetensors") for name in names):
         raise TextclsError(f"{output_dir} holds no saved model (config.json and *.safetensors): nothing to push")
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name)) for name in names]
     try:
-        commit = HfApi(token=args.hub_token).create_commit(
-            repo_id,
-            operations,
-            commit_message="Upload a textcls run: model, tokenizer, card and results",
+        commit = HfApi(token=args.hub_token).upload_folder(
+            repo_id=repo_id,
+            folder_path=output_dir,
+            allow_patterns=names,  # exact names: nothing else of output_dir, nothing from its subfolders
             revision=args.hub_revision,
+            commit_message="Upload a textcls run: model, tokenizer, card and results",
         )
     except HUB_ERRORS as error:
+        raise upload_failed(repo_id, output_dir, names, error) from None
+    except OSError as error:
+        if error.filename is None:  # not a file of ours: a connection the HTTP client did not wrap
+            raise upload_failed(repo_id, output_dir, names, error) from None
         raise TextclsError(
-            f"the upload to {repo_id} failed ({first_line(error)}); the run's files are intact in "
-            f"{output_dir}. Once the problem is fixed, upload them with: hf upload {repo_id} {output_dir} "
-            + " ".join(f"--include {name}" for name in names)
+            f"cannot read {error.filename} to upload it to {repo_id} ({error.strerror}). The push stopped; fix the "
+            f"file (permissions, disk) and upload with: hf upload {repo_id} {output_dir}"
         ) from None
     logger.info("Pushed %d files to %s", len(names), commit.commit_url)
     return commit
+
+
+def upload_failed(repo_id: str, output_dir: Path, names: list[str], error: Exception) -> TextclsError:
+    return TextclsError(
+        f"the upload to {repo_id} failed ({first_line(error)}); the run's files are intact in {output_dir}. Once the "
+        f"problem is fixed, upload them with: hf upload {repo_id} {output_dir} "
+        + " ".join(f"--include {name}" for name in names)
+    )

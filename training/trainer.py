@@ -4,13 +4,11 @@ the dataset's order."""
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 from datasets import Dataset
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
-from transformers.trainer_utils import get_last_checkpoint
 
 from modeling import problem_types
 
@@ -81,13 +79,3 @@ def restore_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
     restored = np.empty_like(values)
     restored[order] = values
     return restored
-
-
-def checkpoint_to_resume(output_dir: str, resume_from_checkpoint: str | None, do_train: bool) -> str | None:
-    """The checkpoint training continues from: the one asked for, else the last one in output_dir."""
-    if resume_from_checkpoint or not do_train or not os.path.isdir(output_dir):
-        return resume_from_checkpoint
-    last = get_last_checkpoint(output_dir)
-    if last is not None:
-        logger.info("Resuming from %s (delete %s to start afresh).", last, output_dir)
-    return last
