@@ -12,9 +12,6 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from datasets import Dataset
-from sklearn.metrics import davies_bouldin_score, silhouette_score
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
-from sklearn.neighbors import KNeighborsClassifier
 from torch.utils.data import DataLoader
 
 from textcls_errors import TextclsError
@@ -35,6 +32,8 @@ def stratified_sample(labels: Sequence[int], size: int, seed: int) -> np.ndarray
     # scikit-learn stratifies only when both parts can hold every class at least once
     can_stratify = counts[counts > 0].min() >= 2 and size >= classes and len(labels) - size >= classes
     stratify = labels if can_stratify else None
+    from sklearn.model_selection import train_test_split  # scikit-learn: imported when used, not at start-up
+
     chosen, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=stratify, random_state=seed)
     return np.sort(chosen)
 
@@ -81,6 +80,10 @@ def _restore_mode(model: torch.nn.Module, was_training: bool):
 def separation_metrics(embeddings: np.ndarray, labels: Sequence[int], seed: int = 0) -> dict[str, float]:
     """Silhouette (cosine, higher is better), cross-validated 10-NN accuracy (higher is better) and the
     Davies-Bouldin index (lower is better) of the embeddings grouped by class."""
+    from sklearn.metrics import davies_bouldin_score, silhouette_score
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
     labels = np.asarray(labels)
     counts = np.bincount(labels)
     present = np.count_nonzero(counts)
