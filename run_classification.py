@@ -49,15 +49,8 @@ from training.embedding_callback import ClassSeparationCallback
 from training.hp_search import prepare_search, run_search, sweep_run_output_dir
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
-from training.metrics import compute_metrics, softmax
 from training.model_card import write_model_card
 from training.preprocessing import tokenize_corpus
-from training.reports import (
-    plot_confusion_matrix,
-    plot_training_curves,
-    write_classification_report,
-    write_predictions,
-)
 from training.text_reading import given_settings, read_as_recorded, record_reading
 from training.trainer import ClassificationTrainer, restore_order, sort_by_length
 from training.wandb_media import active_run as active_wandb_run
@@ -152,6 +145,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             overwrite_cache=data_args.overwrite_cache,
             cache_dir=model_args.cache_dir,
         )
+    # Imported here, not at the top: scikit-learn and matplotlib would add seconds to --help and to the first log line.
+    from training.metrics import compute_metrics, softmax
+    from training.reports import (
+        plot_confusion_matrix,
+        plot_training_curves,
+        write_classification_report,
+        write_predictions,
+    )
+
     # Evaluation sets are read in length order (less padding) and predictions are put back in row order.
     eval_dataset, _ = sort_by_length(tokenized["validation"])
 

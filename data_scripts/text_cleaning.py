@@ -22,18 +22,16 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nltk
 import numpy as np
 from datasets import Dataset, DatasetDict
-from gensim.utils import simple_preprocess
-from nltk.corpus.reader import StopwordsCorpusReader
-from nltk.corpus.reader.wordnet import POS_LIST, WordNetCorpusReader
-from nltk.stem import PorterStemmer
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from data_scripts.map_cache import cache_file_names
 from textcls_errors import TextclsError
+
+if TYPE_CHECKING:  # NLTK, gensim and scikit-learn are imported by the options that use them: 4 s of start-up
+    import nltk
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +44,6 @@ NLTK_STOPWORDS = "corpora/stopwords"
 # The files read here, by NLTK's part-of-speech tag: index.* list every lemma, *.exc the irregular forms.
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 WORDNET_FILES = tuple(f"index.{name}" for name in POS_FILES.values()) + tuple(f"{n}.exc" for n in POS_FILES.values())
-# morphy's suffix rules (dogs -> dog, asked -> ask), taken from NLTK so that the two always agree.
-SUBSTITUTIONS = WordNetCorpusReader.MORPHOLOGICAL_SUBSTITUTIONS
 # Without simple_preprocess: words (contractions kept whole) and runs of punctuation, so that "the," is still
 # the stop word "the" and "dogs." still has WordNet synsets.
 WORDS_AND_PUNCTUATION = re.compile(r"\w+(?:'\w+)*|[^\w\s]+")
@@ -180,6 +176,8 @@ def wordnet_in_folder(folder: str | os.PathLike, origin: str) -> WordNetSource:
 
 def find_nltk_corpus(resource: str) -> nltk.data.PathPointer | None:
     """An installed NLTK corpus, zipped or unpacked, looked up as `nltk.corpus` does (zip first); None if absent."""
+    import nltk
+
     for name in (f"{resource}.zip/{resource.rsplit('/', 1)[-1]}/", resource):
         try:
             return nltk.data.find(name)
@@ -190,6 +188,8 @@ def find_nltk_corpus(resource: str) -> nltk.data.PathPointer | None:
 
 def wordnet_in_nltk_data() -> WordNetSource | None:
     """NLTK's own copy (corpora/wordnet.zip, or unpacked in corpora/wordnet) when it is installed, else None."""
+    import nltk
+
     pointer = find_nltk_corpus(NLTK_WORDNET)
     if pointer is None:
         return None
@@ -218,6 +218,8 @@ def resolve_wordnet(wordnet_dir: str | None = None) -> WordNetSource:
     if all((DEBIAN_WORDNET_DIR / name).is_file() for name in WORDNET_FILES):
         return wordnet_in_folder(DEBIAN_WORDNET_DIR, "Debian's wordnet-base")
     # nltk.download would need the network, and it reports failure by returning False: never call it.
+    import nltk
+
     raise TextclsError(
         "wordnet_filter=true needs WordNet 3.0 and found none. Looked in: wordnet_dir and "
         f"${WORDNET_ENV} (both unset); NLTK's data path for {NLTK_WORDNET} ({', '.join(map(str, nltk.data.path))}); "
@@ -240,9 +242,14 @@ class WordNetLexicon:
     """
 
     def __init__(self, lemmas: dict[str, frozenset[str]], exceptions: dict[str, dict[str, list[str]]]):
+        from nltk.corpus.reader.wordnet import POS_LIST, WordNetCorpusReader
+
         self.lemmas = lemmas
         self.exceptions = exceptions
         self._known: dict[str, bool] = {}
+        self.parts_of_speech = POS_LIST
+        # morphy's suffix rules (dogs -> dog, asked -> ask), taken from NLTK so that the two always agree.
+        self.substitutions = WordNetCorpusReader.MORPHOLOGICAL_SUBSTITUTIONS
 
     @classmethod
     def read(cls, source: WordNetSource) -> WordNetLexicon:
@@ -259,13 +266,13 @@ class WordNetLexicon:
         """The word and the forms morphy would look up for it as this part of speech."""
         if word in self.exceptions[pos]:
             return [word, *self.exceptions[pos][word]]
-        return [word, *(word[: -len(old)] + new for old, new in SUBSTITUTIONS[pos] if word.endswith(old))]
+        return [word, *(word[: -len(old)] + new for old, new in self.substitutions[pos] if word.endswith(old))]
 
     def knows(self, word: str) -> bool:
         word = word.lower()
         known = self._known.get(word)
         if known is None:
-            forms = ((pos, form) for pos in POS_LIST for form in self.base_forms(word, pos))
+            forms = ((pos, form) for pos in self.parts_of_speech for form in self.base_forms(word, pos))
             known = self._known[word] = any(form in self.lemmas[pos] for pos, form in forms)
         return known
 
@@ -282,6 +289,10 @@ def load_wordnet(source: WordNetSource) -> WordNetLexicon:
 
 def english_stopwords() -> tuple[tuple[str, ...], str]:
     """NLTK's English list when its stopwords corpus is installed, else scikit-learn's; and which one it was."""
+    import nltk
+    from nltk.corpus.reader import StopwordsCorpusReader
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
     pointer = find_nltk_corpus(NLTK_STOPWORDS)
     reason = f"NLTK's stopwords corpus is not installed in {', '.join(map(str, nltk.data.path))}"
     if pointer is not None:
@@ -344,6 +355,8 @@ class TextCleaner:
         return {"text": [" ".join(tokens) for tokens in documents], "num_tokens": [len(t) for t in documents]}
 
     def tokens(self, text: str, clean: WordCleaner | None) -> list[str]:
+        from gensim.utils import simple_preprocess  # a dictionary look-up after the first call
+
         words = (
             simple_preprocess(text)
             if self.options.simple_preprocess
@@ -365,6 +378,8 @@ class WordCleaner:
     def __init__(self, cleaner: TextCleaner):
         self.stopwords = frozenset(cleaner.stopwords)
         self.wordnet = load_wordnet(cleaner.wordnet) if cleaner.wordnet is not None else None
+        from nltk.stem import PorterStemmer
+
         self.stemmer = PorterStemmer() if cleaner.options.stem else None
         self.memo: dict[str, str | None] = {}
 

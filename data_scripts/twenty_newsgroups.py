@@ -15,12 +15,6 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-from sklearn.datasets import fetch_20newsgroups
-from sklearn.datasets._twenty_newsgroups import (
-    strip_newsgroup_footer,
-    strip_newsgroup_header,
-    strip_newsgroup_quoting,
-)
 
 from textcls_errors import TextclsError
 
@@ -28,11 +22,12 @@ logger = logging.getLogger(__name__)
 
 ARCHIVE = "20news-bydate.tar.gz"
 SPLIT_FOLDERS = {"20news-bydate-train": "train", "20news-bydate-test": "test"}
-# Applied in this order whatever order the user gives, as fetch_20newsgroups does.
+# Applied in this order whatever order the user gives, as fetch_20newsgroups does; each is scikit-learn's
+# strip_newsgroup_<part>, imported when a corpus is read (scikit-learn is a second of start-up).
 STRIPPERS = {
-    "headers": strip_newsgroup_header,
-    "footers": strip_newsgroup_footer,
-    "quotes": strip_newsgroup_quoting,
+    "headers": "strip_newsgroup_header",
+    "footers": "strip_newsgroup_footer",
+    "quotes": "strip_newsgroup_quoting",
 }
 
 # One document: (group, file name, text); a raw corpus maps "train"/"test" to its documents.
@@ -124,8 +119,17 @@ def read_local_copy(root: Path) -> RawCorpus:
     return corpus
 
 
+def stripper(part: str):
+    """scikit-learn's function that removes this part (headers, footers, quotes) of a post."""
+    from sklearn.datasets import _twenty_newsgroups
+
+    return getattr(_twenty_newsgroups, STRIPPERS[part])
+
+
 def fetch_with_sklearn(cache_dir: str | None, tried: str) -> RawCorpus:
     """Download through scikit-learn (its own cache first), in the same order as a local copy."""
+    from sklearn.datasets import fetch_20newsgroups
+
     corpus: RawCorpus = {}
     for split in ("train", "test"):
         try:
@@ -164,13 +168,14 @@ def to_dataset_dict(corpus: RawCorpus, names: list[str], remove: list[str]) -> D
     features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
     index = {name: i for i, name in enumerate(names)}
     splits = {}
+    strippers = [stripper(part) for part in remove]
     for split, documents in corpus.items():
         texts, labels = [], []
         for group, _name, text in documents:
             if group not in index:
                 continue
-            for part in remove:
-                text = STRIPPERS[part](text)
+            for strip in strippers:
+                text = strip(text)
             texts.append(text)
             labels.append(index[group])
         splits[split] = Dataset.from_dict({"text": texts, "label": labels}, features=features)

@@ -4,7 +4,8 @@ instead of `from_pretrained` when the model is "glove" or "lstm"."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -14,7 +15,7 @@ from modeling.configuration_lstm import LstmConfig
 from modeling.embeddings import WordVectors, embedding_matrix, load_word_vectors
 from modeling.modeling_glove import GloveForSequenceClassification
 from modeling.modeling_lstm import LstmForSequenceClassification
-from modeling.word_tokenizer import build_word_tokenizer
+from modeling.word_tokenizer import count_words, word_tokenizer_from_counts
 from textcls_errors import TextclsError
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ DERIVED_FIELDS = ("vocab_size", "pad_token_id", "embedding_init")
 
 def build_word_model(
     model_type: str,
-    train_texts: Sequence[str],
+    train_texts: Iterable[str],
     label_names: Sequence[str],
     word_vectors: str | None = "glove.6B.50d",
     max_vocab_size: int = 20000,
@@ -45,7 +46,8 @@ def build_word_model(
     vectors. `model_kwargs` sets the config's other fields (`hidden_size`, `cell`, `pooling`, `freeze_embeddings`,
     ...; `embedding_dim` only with random vectors, since pretrained vectors fix it). `model_max_length` is where the
     saved tokenizer truncates when a pipeline asks it to: these models have no position limit of their own.
-    `cache_dir` is where parsed vector files are cached when their own folder is read-only.
+    `cache_dir` is where parsed vector files are cached when their own folder is read-only. `train_texts` is read
+    once, one text at a time: a datasets Column streams from disk, so memory holds the word counts, not the corpus.
     """
     if model_type not in WORD_MODELS:
         raise TextclsError(f"model_type must be one of {', '.join(map(repr, WORD_MODELS))}; got {model_type!r}")
@@ -73,8 +75,9 @@ def build_word_model(
     elif model_kwargs.get("freeze_embeddings"):
         logger.warning("freeze_embeddings with random word vectors: the embeddings stay random features")
 
-    tokenizer = build_word_tokenizer(
-        train_texts,
+    counts = count_words(train_texts)
+    tokenizer = word_tokenizer_from_counts(
+        counts,
         keep_word=vectors.index.__contains__ if vectors is not None else None,
         max_vocab_size=max_vocab_size,
         model_max_length=model_max_length,
@@ -93,7 +96,7 @@ def build_word_model(
     if vectors is not None:
         model.load_embedding_matrix(embedding_matrix(tokenizer.get_vocab(), vectors))
 
-    in_vocabulary, total = _vocabulary_coverage(tokenizer, train_texts)
+    in_vocabulary, total = _vocabulary_coverage(tokenizer, counts)
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     logger.info(
         "%s model: vocabulary of %d words (%s); %.1f%% of the %d training tokens are in it%s; "
@@ -118,10 +121,8 @@ def _make_config(model_type: str, config_class: type, model_kwargs: dict[str, An
         raise TextclsError(f"invalid {model_type} model setting: {error}") from error
 
 
-def _vocabulary_coverage(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> tuple[int, int]:
-    """(tokens that are not [UNK], all tokens) over `texts`."""
-    unk_id = tokenizer.unk_token_id
-    encodings = tokenizer.backend_tokenizer.encode_batch(list(texts), add_special_tokens=False)
-    total = sum(len(encoding.ids) for encoding in encodings)
-    unknown = sum(encoding.ids.count(unk_id) for encoding in encodings)
-    return total - unknown, total
+def _vocabulary_coverage(tokenizer: PreTrainedTokenizerFast, counts: Counter[str]) -> tuple[int, int]:
+    """(tokens that are not [UNK], all tokens) of the texts `counts` counted: the tokenizer splits them into
+    exactly those words, and a word is [UNK] when it is not in the vocabulary."""
+    vocabulary = tokenizer.get_vocab()
+    return sum(count for word, count in counts.items() if word in vocabulary), sum(counts.values())

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from gensim.utils import simple_preprocess
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -49,6 +48,8 @@ def split_words(text: str) -> list[str]:
 
 def is_gensim_equivalent(word: str) -> bool:
     """True when gensim produces `word` from any text in which the tokenizer produces it (see module docstring)."""
+    from gensim.utils import simple_preprocess  # gensim is a second of start-up: imported by the runs that need it
+
     if simple_preprocess(word) != [word]:
         return False
     # "σ" not followed by a letter may have been a final capital sigma, which Python writes "ς"
@@ -75,13 +76,24 @@ def build_word_tokenizer(
 
     `keep_word` is typically "has a pretrained vector", so that every id but [UNK] gets one. Words are ordered by
     frequency (ties alphabetically), kept when they occur at least `min_frequency` times, and capped so that the
-    whole vocabulary, [PAD] (id 0) and [UNK] (id 1) included, has at most `max_vocab_size` entries.
+    whole vocabulary, [PAD] (id 0) and [UNK] (id 1) included, has at most `max_vocab_size` entries. `texts` is read
+    once, one at a time (a datasets Column streams from disk).
     """
+    return word_tokenizer_from_counts(count_words(texts), keep_word, max_vocab_size, min_frequency, model_max_length)
+
+
+def word_tokenizer_from_counts(
+    counts: Counter[str],
+    keep_word: Callable[[str], bool] | None = None,
+    max_vocab_size: int = 20000,
+    min_frequency: int = 1,
+    model_max_length: int = 512,
+) -> PreTrainedTokenizerFast:
+    """`build_word_tokenizer` from word counts made by `count_words`."""
     if max_vocab_size < 3:
         raise ValueError(f"max_vocab_size must be at least 3 ([PAD], [UNK] and one word); got {max_vocab_size}")
     if min_frequency < 1:
         raise ValueError(f"min_frequency must be a positive integer; got {min_frequency}")
-    counts = count_words(texts)
     words = sorted(
         (
             word

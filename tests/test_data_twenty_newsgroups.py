@@ -8,10 +8,10 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
+import sklearn.datasets
 from sklearn.datasets._twenty_newsgroups import strip_newsgroup_header
 from sklearn.utils import Bunch
 
-import data_scripts.twenty_newsgroups as twenty_newsgroups
 from data_scripts import load_corpus, load_twenty_newsgroups
 from textcls_errors import TextclsError
 
@@ -102,7 +102,7 @@ def test_download_is_sorted_back_to_load_files_order(monkeypatch):
             filenames=np.array(["/x/sci.space/2", "/x/alt.atheism/1", "/x/sci.space/1"]),
         )
 
-    monkeypatch.setattr(twenty_newsgroups, "fetch_20newsgroups", fake_fetch)
+    monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", fake_fetch)
     monkeypatch.delenv("TEXTCLS_DATA_DIR", raising=False)
     corpus = load_twenty_newsgroups()
     assert corpus["train"]["text"] == ["a1", "b1", "b2"] and corpus["train"]["label"] == [0, 1, 1]
@@ -112,7 +112,7 @@ def test_failed_download_is_a_clear_error(monkeypatch, tmp_path):
     def offline(**kwargs):
         raise URLError("no network")
 
-    monkeypatch.setattr(twenty_newsgroups, "fetch_20newsgroups", offline)
+    monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", offline)
     monkeypatch.setenv("TEXTCLS_DATA_DIR", str(tmp_path))
     with pytest.raises(TextclsError) as error:
         load_twenty_newsgroups()

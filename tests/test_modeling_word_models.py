@@ -225,3 +225,17 @@ def test_saved_models_load_with_trust_remote_code_without_this_project(vectors_f
         assert [r["label"] for r in remote["pipeline"]] == [r["label"] for r in case["pipeline"]]
         assert set(r["label"] for r in remote["pipeline"]) <= set(LABELS)
         np.testing.assert_allclose([r["score"] for r in remote["pipeline"]], [r["score"] for r in case["pipeline"]])
+
+
+def test_training_texts_are_read_once_and_coverage_counts_every_token(vectors_file, caplog):
+    """A corpus too large for memory comes as a stream: one pass builds the vocabulary and its coverage."""
+    texts, _ = toy_corpus(40, seed=3)
+    with caplog.at_level(logging.INFO, logger="modeling.word_models"):
+        _, tokenizer = build_word_model(
+            "glove", iter(texts), LABELS, word_vectors=str(vectors_file), model_kwargs=MODEL_KWARGS["glove"]
+        )
+    encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    total = sum(len(encoding.ids) for encoding in encodings)
+    unknown = sum(encoding.ids.count(tokenizer.unk_token_id) for encoding in encodings)
+    assert 0 < unknown < total  # "stadium" and "coach" have no vector
+    assert f"{100.0 * (total - unknown) / total:.1f}% of the {total} training tokens are in it" in caplog.text

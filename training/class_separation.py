@@ -12,9 +12,6 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from datasets import Dataset
-from sklearn.metrics import davies_bouldin_score, silhouette_score
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
-from sklearn.neighbors import KNeighborsClassifier
 from torch.utils.data import DataLoader
 
 from data_scripts.splits import sample_indices
@@ -77,6 +74,10 @@ def _restore_mode(model: torch.nn.Module, was_training: bool):
 def separation_metrics(embeddings: np.ndarray, labels: Sequence[int], seed: int = 0) -> dict[str, float]:
     """Silhouette (cosine, higher is better), cross-validated 10-NN accuracy (higher is better) and the
     Davies-Bouldin index (lower is better) of the embeddings grouped by class."""
+    from sklearn.metrics import davies_bouldin_score, silhouette_score
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
     labels = np.asarray(labels)
     counts = np.bincount(labels)
     present = np.count_nonzero(counts)

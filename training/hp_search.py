@@ -33,7 +33,6 @@ from training.arguments import (
     parse_arguments,
     read_config,
 )
-from training.metrics import compute_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,8 @@ BEST_TRIAL_FILE = "best_trial.json"
 
 def eval_metric_names() -> list[str]:
     """What every evaluation reports: the loss and compute_metrics' scores (asked of compute_metrics itself)."""
+    from training.metrics import compute_metrics  # scikit-learn: imported by the runs that search, not at start-up
+
     return ["loss", *compute_metrics(EvalPrediction(predictions=np.eye(2), label_ids=np.arange(2)))]
 
 

@@ -9,13 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no display (servers, CI)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
+# matplotlib and scikit-learn are imported when a map is drawn: together 3 s of every run's start-up otherwise.
 
 PCA_DIMS = 50  # t-SNE on 50 principal components: the usual speed-up, little change in the map
 MISTAKE_COLOUR = "black"
@@ -27,6 +23,9 @@ def tsne_projection(embeddings: np.ndarray, dims: int = 2, seed: int = 0) -> np.
     The starting layout depends only on the number of rows, `dims` and `seed`, so two calls on the same
     rows (before and after training) start from the same positions.
     """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
     rows = len(embeddings)
     components = min(PCA_DIMS, embeddings.shape[1], rows)
     reduced = PCA(n_components=components, random_state=seed).fit_transform(embeddings)
@@ -35,8 +34,19 @@ def tsne_projection(embeddings: np.ndarray, dims: int = 2, seed: int = 0) -> np.
     return TSNE(n_components=dims, init=start, perplexity=perplexity, random_state=seed).fit_transform(reduced)
 
 
+def pyplot():
+    """matplotlib's pyplot, drawing to files only (no display: servers, CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def class_colours(count: int) -> list:
     """Distinct colours for up to 20 classes (tab10, then tab20), a continuous map beyond."""
+    plt = pyplot()
     if count <= 10:
         return [plt.get_cmap("tab10")(i) for i in range(count)]
     if count <= 20:
@@ -83,6 +93,7 @@ def plot_projections(
 
     `mistakes` (a boolean per row) circles the misclassified documents in the last panel.
     """
+    plt = pyplot()
     labels = np.asarray(labels)
     figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels) + 2.6, 6.4), squeeze=False)
     for position, (axis, (stage, coords, metrics)) in enumerate(zip(axes[0], panels, strict=True)):
@@ -109,6 +120,7 @@ def write_projection_html(
     title: str = "",
 ) -> Path:
     """An interactive 3D map (plotly, scripts included so it opens offline); hovering shows the text."""
+    import matplotlib.colors
     import plotly.graph_objects as go
 
     labels = np.asarray(labels)
