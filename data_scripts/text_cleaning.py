@@ -307,9 +307,9 @@ def english_stopwords() -> tuple[tuple[str, ...], str]:
 def stopwords_record() -> dict[str, object]:
     """Which stop-word list this machine uses, for a model's config.json: its source, size and a hash of the words
     (the list depends on whether NLTK's data is installed, so a model must remember which one it was trained with)."""
-    words, _ = english_stopwords()
+    words, description = english_stopwords()
     return {
-        "source": "scikit-learn" if frozenset(words) == ENGLISH_STOP_WORDS else "nltk",
+        "source": "scikit-learn" if description.startswith("scikit-learn") else "nltk",
         "count": len(words),
         "sha256": hashlib.sha256("\n".join(words).encode()).hexdigest(),
     }
