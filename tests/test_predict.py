@@ -101,9 +101,9 @@ def test_cli_reads_lines_from_stdin_and_jsonl_files(cleaned_glove_dir, tmp_path,
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(TEXTS[:2]) + "\n\n").encode())))
-    from_stdin = predict.main(["--model_dir", str(cleaned_glove_dir), "--input", "-"])
+    predict.main(["--model_dir", str(cleaned_glove_dir), "--input", "-"])
+    from_stdin = pd.read_json(io.StringIO(capsys.readouterr().out), lines=True)
     assert from_stdin["text"].tolist() == TEXTS[:2]  # the blank line is not a text
-    capsys.readouterr()
 
     records = tmp_path / "texts.jsonl"
     records.write_text("".join(json.dumps({"text": text, "n": i}) + "\n" for i, text in enumerate(TEXTS)))
@@ -154,7 +154,8 @@ def test_predictions_equal_the_runs_own_test_predictions(tmp_path):
 
     texts_only = tmp_path / "texts.csv"
     expected[["text"]].to_csv(texts_only, index=False)
-    predicted = predict.main(["--model_dir", str(out), "--input", str(texts_only)])
+    predict.main(["--model_dir", str(out), "--input", str(texts_only), "--output", str(tmp_path / "predicted.csv")])
+    predicted = pd.read_csv(tmp_path / "predicted.csv")
     columns = [column for column in expected if column.startswith("prob_")]
     np.testing.assert_allclose(predicted[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-5)
     assert (predicted["label"] == expected["predicted"]).all()
@@ -164,10 +165,12 @@ def test_awkward_tables(bert_dir, tmp_path, capsys):
     """A gold label column and an old text column survive beside the predictions; empty tables are refused."""
     table = tmp_path / "gold.csv"
     pd.DataFrame({"text": ["old"] * 2, "body": TEXTS[:2], "label": ["sports", "business"]}).to_csv(table, index=False)
-    result = predict.main(["--model_dir", str(bert_dir), "--input", str(table), "--text_column", "body"])
+    predict.main(["--model_dir", str(bert_dir), "--input", str(table), "--text_column", "body"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    result = pd.DataFrame([json.loads(line) for line in lines])
     assert result["input_label"].tolist() == ["sports", "business"] and result["input_text"].tolist() == ["old"] * 2
     assert result["text"].tolist() == TEXTS[:2] and set(result["label"]) <= set(LABELS)
-    assert len(capsys.readouterr().out.splitlines()) == 2
 
     empty = tmp_path / "empty.csv"
     empty.write_text("text\n")
