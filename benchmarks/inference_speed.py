@@ -1,16 +1,20 @@
 #!/usr/bin/env python
 """Inference speed, memory and agreement: predict.py's backends against transformers' pipeline, side by side.
 
-    # once: a small AG News split (the shared copy holds test.csv only) and the models the table measures
+    # once: a small AG News split (the shared copy holds test.csv only) and the models the tables measure:
+    #   bench/minilm_agnews: configs/minilm_20ng.json with train_file bench/train.csv, validation_file and
+    #     test_file bench/validation.csv (no dataset_name), max_seq_length 64, num_train_epochs 1, truncation_side
+    #     head, no early stopping; bench/glove_agnews: configs/glove_agnews.json with the same files, 10 epochs
     python benchmarks/inference_speed.py split --out_dir bench
-    python run_classification.py configs/minilm_20ng.json --dataset_name "" --train_file bench/train.csv \\
-        --validation_file bench/validation.csv --test_file bench/validation.csv --output_dir bench/minilm_agnews \\
-        --max_seq_length 128 --num_train_epochs 1 --truncation_side head --early_stopping_patience 0
-    python export_onnx.py --model_dir bench/minilm_agnews --optimize --quantize int8 --check_texts bench/validation.csv
+    python export_onnx.py --model_dir bench/minilm_agnews --optimize --quantize int8 --keep_below_agreement \
+        --check_texts bench/validation.csv
+    python export_onnx.py --model_dir bench/glove_agnews --quantize int8 --check_texts bench/validation.csv
     # the table
-    python benchmarks/inference_speed.py compare --model_dir bench/minilm_agnews --texts bench/test.csv --rows 2000
-    python benchmarks/inference_speed.py compare --model_dir bench/minilm_agnews --texts 20newsgroups --rows 500
-    python benchmarks/inference_speed.py scale --model_dir bench/glove_agnews --rows 10000 1000000
+    python benchmarks/inference_speed.py compare --model_dir bench/minilm_agnews --texts bench/test.csv --rows 1000
+    python benchmarks/inference_speed.py compare --model_dir bench/minilm_agnews --texts 20newsgroups --rows 200
+    python benchmarks/inference_speed.py compare --model_dir bench/glove_agnews --texts bench/test.csv --rows 5300 \
+        --batch_size 256 --pipeline_batch_size 256
+    python benchmarks/inference_speed.py scale --model_dir bench/glove_agnews --texts bench/test.csv --backend onnx
 
 Every setting runs in its own process (so that each peak RSS is its own), one after the other in one run, on
 the same texts: speeds on a shared machine are noisy, their ratios less so. texts/s counts everything a user
