@@ -165,8 +165,8 @@ def test_sentence_pairs_read_both_texts(family, tmp_path, data, bert_dir):
     encoded = tokenizer("rocket moon", "goal team")
     separator = tokenizer.sep_token_id
     assert separator is not None and separator in encoded["input_ids"]
-    if family == "bert":  # the second text is marked by its token type
-        assert encoded["token_type_ids"][-1] == 1
+    # the word models' [SEP] is a token of their own: id 2, with its own trained vector
+    assert family == "bert" or (separator == 2 and encoded["input_ids"].index(2) == 2)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
