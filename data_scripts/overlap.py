@@ -32,9 +32,12 @@ def hashable(label):
 
 
 def keyed_rows(rows: Dataset) -> Iterator[tuple[bytes, object]]:
-    """(text hash, label) of every row, read in batches (the text column is never held whole)."""
-    for batch in rows.select_columns(["text", "label"]).iter(batch_size=BATCH):
-        for text, label in zip(batch["text"], batch["label"], strict=True):
+    """(text hash, label) of every row, read in batches (the text column is never held whole). A sentence pair is
+    one example: both texts make its key."""
+    pairs = "text_pair" in rows.column_names
+    for batch in rows.select_columns(["text", "label", *(["text_pair"] if pairs else [])]).iter(batch_size=BATCH):
+        texts = batch["text"] if not pairs else [f"{a}\x00{b}" for a, b in zip(batch["text"], batch["text_pair"])]
+        for text, label in zip(texts, batch["label"], strict=True):
             yield text_key(text), hashable(label)
 
 

@@ -28,6 +28,7 @@ DATASET_TITLES = {"20newsgroups": "20 Newsgroups", "ag_news": "AG News"}
 FIGURES = {
     "embeddings_tsne.png": "Validation documents in the model's document embedding (t-SNE), before and after training",
     "confusion_matrix.png": "Confusion matrix on the test split",
+    "predictions_scatter.png": "Predicted against gold values on the test split",
     "training_curves.png": "Training and validation curves",
 }
 # Settings that are places on this machine: never in a card.
