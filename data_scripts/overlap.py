@@ -36,7 +36,11 @@ def keyed_rows(rows: Dataset) -> Iterator[tuple[bytes, object]]:
     one example: both texts make its key."""
     pairs = "text_pair" in rows.column_names
     for batch in rows.select_columns(["text", "label", *(["text_pair"] if pairs else [])]).iter(batch_size=BATCH):
-        texts = batch["text"] if not pairs else [f"{a}\x00{b}" for a, b in zip(batch["text"], batch["text_pair"])]
+        texts = (
+            batch["text"]
+            if not pairs
+            else [f"{a}\x00{b}" for a, b in zip(batch["text"], batch["text_pair"], strict=True)]
+        )
         for text, label in zip(texts, batch["label"], strict=True):
             yield text_key(text), hashable(label)
 
