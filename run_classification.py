@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import datasets
-import numpy as np
 import torch
 import transformers
 from transformers import (
@@ -34,6 +33,7 @@ from transformers import (
 import modeling  # noqa: F401  registers the GloVe, RNN and transformer-MLP models with the Auto classes
 from data_scripts import clean_corpus, load_corpus
 from data_scripts.augmentation import augment_train_split
+from data_scripts.splits import labels_of
 from modeling.classifier_heads import classifier_config
 from modeling.hub import model_not_found_error, resolve_model_path
 from modeling.lora import add_lora, save_lora_result
@@ -165,9 +165,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     separation = None
     if training_args.do_train and training_args.embedding_projection and search is None:  # too slow in trials
         rows = stratified_sample(
-            tokenized["validation"]["label"], training_args.embedding_sample_size, training_args.seed
+            labels_of(tokenized["validation"]), training_args.embedding_sample_size, training_args.seed
         )
-        check_separation_sample(np.asarray(tokenized["validation"]["label"])[rows])
+        check_separation_sample(labels_of(tokenized["validation"])[rows])
         separation = ClassSeparationCallback(
             tokenized["validation"].select(rows),
             raw_validation.select(rows)["text"],  # the hover texts of the 3D map: as written, not as cleaned
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if trainer.is_world_process_zero():
             logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
             probabilities = restore_order(softmax(logits), order)
-            gold = corpus["test"]["label"]
+            gold = labels_of(corpus["test"])  # an array read through Arrow, not a Column read row by row
             predicted = probabilities.argmax(axis=1)
             write_predictions(output_dir / "predictions.csv", raw_test["text"], gold, probabilities, label_names)
             write_classification_report(output_dir, gold, predicted, label_names)
