@@ -38,6 +38,7 @@ from data_scripts import clean_corpus, label_names_of_features, load_corpus, pro
 from data_scripts.augmentation import augment_train_split
 from data_scripts.labels import multi_hot
 from data_scripts.overlap import split_overlap
+from data_scripts.splits import labels_of
 from modeling import problem_types
 from modeling.classifier_heads import classifier_config
 from modeling.hub import LOAD_DTYPE, model_not_found_error, resolve_model_path
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             group_names = [*label_names, "(no label)"]
             group_note = "each document coloured and grouped by its rarest label (training frequency), or (no label)"
             logger.info("class separation of a multi-label run: %s", group_note)
-        validation_labels = np.asarray(tokenized["validation"]["label"])
+        validation_labels = labels_of(tokenized["validation"])
         sample_groups = validation_labels if groups is None else groups(validation_labels)
         rows = stratified_sample(sample_groups, training_args.embedding_sample_size, training_args.seed)
         check_separation_sample(sample_groups[rows])
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if trainer.is_world_process_zero():
             logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
             logits = restore_order(np.asarray(logits), order)
-            gold = np.asarray(tokenized["test"]["label"])  # multi-label: the multi-hot rows
+            gold = labels_of(tokenized["test"])  # through Arrow; multi-label: the multi-hot rows
             pairs = raw_test["text_pair"] if "text_pair" in raw_test.column_names else None
             config = trainer.model.config
             write_test_reports(output_dir, config, raw_test["text"], pairs, gold, logits)

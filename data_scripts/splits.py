@@ -12,6 +12,7 @@ import logging
 import math
 
 import numpy as np
+import pyarrow as pa
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from textcls_errors import TextclsError
@@ -49,8 +50,15 @@ def check_max_samples(name: str, value: int | None) -> None:
 
 
 def labels_of(dataset: Dataset) -> np.ndarray:
-    """The label column as an array, read through Arrow: iterating a datasets Column is row by row."""
-    return dataset.with_format("arrow")["label"].to_numpy()
+    """The label column as an array, read through Arrow (iterating a datasets Column is row by row): one value per
+    row, or a (rows, K) matrix when every row holds K values (the multi-hot targets of a multi-label run)."""
+    column = dataset.with_format("arrow")["label"].combine_chunks()
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        return column.to_numpy(zero_copy_only=False)
+    lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths == lengths[0]).all():
+        return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
+    return np.asarray(column.to_pylist(), dtype=object)  # label sets of different sizes
 
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
