@@ -192,6 +192,8 @@ def test_what_cannot_work_is_refused(tmp_path, data, bert_dir):
         run(tmp_path, "glove", data, bert_dir, label_column="score", label_smoothing_factor=0.1)
     with pytest.raises(TextclsError, match="'accuracy' is not a metric of a regression run"):
         run(tmp_path, "glove", data, bert_dir, label_column="score", metric_for_best_model="accuracy")
+    with pytest.raises(TextclsError, match="turn it off for sentence pairs"):
+        run(tmp_path, "glove", data, bert_dir, text_pair_column="second", label_column="score", remove_stopwords=True)
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
