@@ -6,28 +6,35 @@
 
 Inputs: --text (repeatable), a file of one text per line, CSV/TSV/JSON Lines/parquet with --text_column
 (default "text"), or '-' for lines on stdin. Output: JSON Lines on stdout, or --output FILE.jsonl / FILE.csv,
-each row with the predicted `label`, its `score` and one `prob_<class>` column per class.
+each row with the predicted `label`, its `score` and one `prob_<class>` column per class. Rows without text are
+kept and left unclassified (empty label and probabilities), and named in a warning.
+
+Files of any size are read and written a chunk of rows at a time (--chunk_size): memory stays flat, each chunk
+is sorted by length into batches and written back in input order, and a killed run leaves a valid prefix that
+--resume continues. --backend picks what computes the logits (see README, "Inference").
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from inference import TextClassifier
 from inference.classifier import add_reading_arguments
-from inference.files import read_inputs, with_predictions, write_outputs
+from inference.files import Chunk, PredictionWriter, estimate_rows, read_chunks, with_predictions
+from inference.outputs import prediction_columns
 from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("predict")
 
-CHUNK = 256  # texts per progress-bar step; the model sees them in batches of --batch_size
+SHOWN_ROWS = 10  # empty rows named in the warning
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,37 +45,103 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input", help="A file of texts (lines, .csv, .tsv, .jsonl, .parquet) or '-' for stdin.")
     parser.add_argument("--text_column", help="The column holding the texts in a table (default: text).")
     parser.add_argument("--output", help="Write .jsonl or .csv here instead of JSON Lines on stdout.")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Continue an interrupted run: keep the complete rows already in --output and classify the rest.",
+    )
     parser.add_argument("--batch_size", type=int, default=32, help="Texts per forward pass.")
+    parser.add_argument(
+        "--chunk_size", type=int, default=4096, help="Rows read, sorted into batches and written at a time."
+    )
     add_reading_arguments(parser)
     return parser
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
+def main(argv: list[str] | None = None) -> dict:
+    """Classify and write; returns a summary (rows, empty rows, seconds, backend)."""
     options = build_parser().parse_args(argv)
-    if options.batch_size <= 0:
-        raise TextclsError(f"--batch_size must be positive, got {options.batch_size}")
-    classifier = TextClassifier.from_options(options, batch_size=options.batch_size)
-    frame = pd.DataFrame({"text": options.text}) if options.text else read_inputs(options.input, options.text_column)
-    texts = frame["text"].tolist()
+    for name in ("batch_size", "chunk_size"):
+        if getattr(options, name) <= 0:
+            raise TextclsError(f"--{name} must be positive, got {getattr(options, name)}")
+    if options.resume and options.text:
+        raise TextclsError("--resume continues an --input file's run; it has no meaning with --text")
+    # The output is opened (and the input read up to its first chunk) before the model loads: a wrong path fails
+    # in a second, not after the inference.
+    identity = {
+        "input": _identity_path(options.input),
+        "text_column": options.text_column,
+        "model_dir": str(Path(options.model_dir).resolve()),
+    }
+    writer = PredictionWriter(options.output, options.input, options.resume, identity)
+    try:
+        summary = classify(options, writer)
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.finish()
+    return summary
 
+
+def classify(options: argparse.Namespace, writer: PredictionWriter) -> dict:
+    if options.text:
+        chunks = iter([Chunk(pd.DataFrame({"text": options.text}), 0)])
+    else:
+        chunks = read_chunks(options.input, options.text_column, options.chunk_size)
+    first = next(chunks)
+    classifier = TextClassifier.from_options(options, batch_size=options.batch_size)
+
+    skip = writer.rows_done
+    if skip:
+        logger.info("--resume: %s holds %d complete rows; continuing after them", options.output, skip)
+    total = None if options.text else estimate_rows(options.input)
+    empty_rows: list[int] = []
+    classified = 0
     started = time.perf_counter()
-    chunks = range(0, len(texts), CHUNK)
-    show_progress = options.input is not None and len(chunks) > 1
-    probabilities = [
-        classifier.predict_proba(texts[start : start + CHUNK])
-        for start in tqdm(chunks, desc="Classifying", unit="chunk", disable=not show_progress, file=sys.stderr)
-    ]
+    bar = tqdm(
+        total=total,
+        initial=skip,
+        desc="Classifying",
+        unit=" texts",
+        unit_scale=True,
+        disable=options.text is not None,
+        file=sys.stderr,
+    )
+    with bar:
+        for chunk in itertools.chain([first], chunks):
+            frame = chunk.frame
+            if chunk.first_row + len(frame) <= skip:
+                continue
+            if chunk.first_row < skip:  # the chunk that straddles the resume point
+                frame = frame.iloc[skip - chunk.first_row :].reset_index(drop=True)
+                chunk = Chunk(frame, skip)
+            empty = chunk.empty_rows()
+            empty_rows.extend((chunk.first_row + index + 1) for index in empty.nonzero()[0])
+            outputs = classifier.predict(frame["text"][~empty].tolist())
+            writer.write(with_predictions(frame, prediction_columns(outputs, classifier.label_names, ~empty)))
+            classified += len(frame)
+            bar.update(len(frame))
     seconds = time.perf_counter() - started
-    result = with_predictions(frame, np.concatenate(probabilities), classifier.label_names)
-    write_outputs(result, options.output)
+    if empty_rows:
+        shown = ", ".join(map(str, empty_rows[:SHOWN_ROWS])) + (", ..." if len(empty_rows) > SHOWN_ROWS else "")
+        logger.warning(
+            "%d rows have no text (data rows %s): they are kept with an empty label, score and probabilities",
+            len(empty_rows),
+            shown,
+        )
     logger.info(
-        "classified %d texts in %.1f s (%.1f texts/s)%s",
-        len(texts),
+        "classified %d texts in %.1f s (%.1f texts/s, backend %s)%s",
+        classified,
         seconds,
-        len(texts) / max(seconds, 1e-9),
+        classified / max(seconds, 1e-9),
+        classifier.backend.name,
         f"; wrote {options.output}" if options.output else "",
     )
-    return result
+    return {"rows": skip + classified, "empty_rows": empty_rows, "seconds": seconds, "backend": classifier.backend.name}
+
+
+def _identity_path(path: str | None) -> str | None:
+    return path if path in (None, "-") else str(Path(path).resolve())
 
 
 if __name__ == "__main__":

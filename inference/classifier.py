@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoConfig, AutoTokenizer
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
+from inference.backends import BACKENDS, check_weight_files, open_backend
+from inference.outputs import Outputs, outputs_from_logits
 from modeling.classifier_heads import backbone_config
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
@@ -40,6 +42,19 @@ def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
         choices=TRUNCATION_SIDES,
         help="Which part of a long text to read (default: as training did; for folders without that record: head).",
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="What computes the logits: torch, onnx (MODEL_DIR/model.onnx) or onnx-int8 (MODEL_DIR/model.int8.onnx), "
+        "both written by export_onnx.py. auto (default): onnx when model.onnx was exported from these weights and "
+        "the device is a CPU, else torch.",
+    )
+    parser.add_argument(
+        "--num_threads",
+        type=int,
+        help="Intra-op threads on a CPU (default: the number of physical cores).",
+    )
 
 
 class TextClassifier:
@@ -53,21 +68,31 @@ class TextClassifier:
         max_length: int | None = None,
         wordnet_dir: str | None = None,
         truncation_side: str | None = None,
+        backend: str = "auto",
+        num_threads: int | None = None,
     ):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise TextclsError(f"{model_dir} holds no config.json: give a folder written by run_classification.py")
+        if not (model_dir / "tokenizer.json").is_file():
+            raise TextclsError(
+                f"{model_dir} holds no tokenizer.json: copy it from the run's output_dir (run_classification.py saves "
+                "the tokenizer beside the model)"
+            )
+        if num_threads is not None and num_threads < 1:
+            raise TextclsError(f"num_threads={num_threads}: expected at least 1")
+        check_weight_files(model_dir)
         try:
-            model = load_for_inference(model_dir)
+            config = AutoConfig.from_pretrained(model_dir)
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
         except (OSError, ValueError) as error:
             raise TextclsError(f"cannot load the model in {model_dir}: {error}") from None
         self.model_dir = model_dir
-        self.config = model.config
-        self.label_names = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        self.config = config
+        self.label_names = [config.id2label[index] for index in range(config.num_labels)]
         self.batch_size = batch_size
         # Long texts are cut as in training; without a record (an older folder), at the model's limit.
-        saved_cut = getattr(model.config, "text_truncation", None) or {}
+        saved_cut = getattr(config, "text_truncation", None) or {}
         if not saved_cut and max_length is None:
             logger.warning(
                 "%s does not record how training cut long texts (trained before text_truncation was saved): "
@@ -79,7 +104,7 @@ class TextClassifier:
             raise TextclsError(f"truncation_side={truncation_side!r}: expected one of {', '.join(TRUNCATION_SIDES)}")
         if max_length is not None and max_length < MIN_LENGTH:
             raise TextclsError(f"max_length={max_length}: expected at least {MIN_LENGTH} tokens")
-        backbone = backbone_config(model.config)  # an MLP head's config holds its backbone's
+        backbone = backbone_config(config)  # an MLP head's config holds its backbone's
         limits = [tokenizer.model_max_length, getattr(backbone, "max_position_embeddings", None)]
         limit = min([value for value in limits if isinstance(value, int) and 0 < value < 1_000_000] or [512])
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
@@ -88,15 +113,27 @@ class TextClassifier:
         self.tokenize = make_tokenize_function(
             tokenizer, self.max_length, truncation_side or saved_cut.get("side", "head"), saved_cut.get("head_tokens")
         )
-        saved = getattr(model.config, "text_cleaning", None)
+        saved = getattr(config, "text_cleaning", None)
         self.cleaning = TextCleaning(**saved, wordnet_dir=wordnet_dir) if saved else None
         self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
         try:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-            self.model = model.to(self.device).eval()
+            torch.empty(0, device=self.device)
         except (RuntimeError, AssertionError) as error:  # an unknown name, or CUDA asked for and absent
             raise TextclsError(f"cannot use device {device!r}: {error}") from None
-        self._collate = DataCollatorWithPadding(tokenizer)
+        self._model = None
+        self.backend = open_backend(model_dir, backend, self.device, lambda: self.model, num_threads)
+        self.pad_token_id = tokenizer.pad_token_id or 0
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The PyTorch model (attributions need it whichever backend predicts), loaded on first use."""
+        if self._model is None:
+            try:
+                self._model = load_for_inference(self.model_dir).to(self.device).eval()
+            except (OSError, ValueError) as error:
+                raise TextclsError(f"cannot load the model in {self.model_dir}: {error}") from None
+        return self._model
 
     @classmethod
     def from_options(cls, options: argparse.Namespace, **settings) -> TextClassifier:
@@ -106,6 +143,8 @@ class TextClassifier:
             device=options.device,
             max_length=options.max_length,
             truncation_side=options.truncation_side,
+            backend=options.backend,
+            num_threads=options.num_threads,
             **settings,
         )
 
@@ -115,20 +154,38 @@ class TextClassifier:
             return list(texts)
         return self._cleaner({"text": list(texts)})["text"]
 
-    @torch.no_grad()
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities of shape (len(texts), number of classes), columns in `label_names` order."""
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Logits of shape (len(texts), number of classes), from whichever backend was chosen."""
         texts = list(texts)
-        probabilities = np.zeros((len(texts), len(self.label_names)))
+        logits = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         if not texts:
-            return probabilities
+            return logits
         encoded = self.tokenize({"text": self.clean(texts)})
         # Similar lengths share a batch (less padding); rows go back to their places below.
-        order = np.argsort(encoded["length"], kind="stable")
+        lengths = np.asarray(encoded["length"])
+        order = np.argsort(lengths, kind="stable")
         inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded]
         for start in range(0, len(texts), self.batch_size):
             rows = order[start : start + self.batch_size]
-            batch = self._collate([{name: encoded[name][row] for name in inputs} for row in rows])
-            logits = self.model(**{name: tensor.to(self.device) for name, tensor in batch.items()}).logits
-            probabilities[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return probabilities
+            logits[rows] = self.backend(self._pad(encoded, inputs, rows, int(lengths[rows].max())))
+        return logits
+
+    def _pad(self, encoded: dict[str, list], inputs: list[str], rows: np.ndarray, width: int) -> dict[str, np.ndarray]:
+        """Right-padded int64 arrays of the `rows` (as DataCollatorWithPadding pads, without its per-row dicts)."""
+        batch = {}
+        for name in inputs:
+            filler = self.pad_token_id if name == "input_ids" else 0
+            array = np.full((len(rows), width), filler, dtype=np.int64)
+            for position, row in enumerate(rows):
+                ids = encoded[name][row]
+                array[position, : len(ids)] = ids
+            batch[name] = array
+        return batch
+
+    def predict(self, texts: Sequence[str]) -> Outputs:
+        """Probabilities, predicted classes and their scores (see inference.outputs)."""
+        return outputs_from_logits(self.logits(texts), self.label_names)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities of shape (len(texts), number of classes), columns in `label_names` order."""
+        return self.predict(texts).probabilities

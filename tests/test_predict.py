@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+import demo_app
 import predict
 from data_scripts.text_cleaning import TextCleaning, build_cleaner
 from inference import TextClassifier
@@ -101,9 +102,9 @@ def test_cli_reads_lines_from_stdin_and_jsonl_files(cleaned_glove_dir, tmp_path,
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(TEXTS[:2]) + "\n\n").encode())))
-    from_stdin = predict.main(["--model_dir", str(cleaned_glove_dir), "--input", "-"])
+    predict.main(["--model_dir", str(cleaned_glove_dir), "--input", "-"])
+    from_stdin = pd.read_json(io.StringIO(capsys.readouterr().out), lines=True)
     assert from_stdin["text"].tolist() == TEXTS[:2]  # the blank line is not a text
-    capsys.readouterr()
 
     records = tmp_path / "texts.jsonl"
     records.write_text("".join(json.dumps({"text": text, "n": i}) + "\n" for i, text in enumerate(TEXTS)))
@@ -154,7 +155,8 @@ def test_predictions_equal_the_runs_own_test_predictions(tmp_path):
 
     texts_only = tmp_path / "texts.csv"
     expected[["text"]].to_csv(texts_only, index=False)
-    predicted = predict.main(["--model_dir", str(out), "--input", str(texts_only)])
+    predict.main(["--model_dir", str(out), "--input", str(texts_only), "--output", str(tmp_path / "predicted.csv")])
+    predicted = pd.read_csv(tmp_path / "predicted.csv")
     columns = [column for column in expected if column.startswith("prob_")]
     np.testing.assert_allclose(predicted[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-5)
     assert (predicted["label"] == expected["predicted"]).all()
@@ -164,10 +166,12 @@ def test_awkward_tables(bert_dir, tmp_path, capsys):
     """A gold label column and an old text column survive beside the predictions; empty tables are refused."""
     table = tmp_path / "gold.csv"
     pd.DataFrame({"text": ["old"] * 2, "body": TEXTS[:2], "label": ["sports", "business"]}).to_csv(table, index=False)
-    result = predict.main(["--model_dir", str(bert_dir), "--input", str(table), "--text_column", "body"])
+    predict.main(["--model_dir", str(bert_dir), "--input", str(table), "--text_column", "body"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    result = pd.DataFrame([json.loads(line) for line in lines])
     assert result["input_label"].tolist() == ["sports", "business"] and result["input_text"].tolist() == ["old"] * 2
     assert result["text"].tolist() == TEXTS[:2] and set(result["label"]) <= set(LABELS)
-    assert len(capsys.readouterr().out.splitlines()) == 2
 
     empty = tmp_path / "empty.csv"
     empty.write_text("text\n")
@@ -200,3 +204,166 @@ def test_a_folder_without_a_truncation_record_reads_the_side_it_is_told(bert_dir
     np.testing.assert_allclose(tail.predict_proba([long_text]), tail.predict_proba([tail_text]), atol=1e-6)
     with pytest.raises(TextclsError, match="truncation_side='middle': expected one of head, tail, head\\+tail"):
         TextClassifier(bert_dir, device="cpu", truncation_side="middle")
+
+
+# Streaming: chunks, resume, rows without text, outputs checked before the model loads
+
+MANY_TEXTS = [f"{text} Item {i}." + " more words" * (i % 7) for i, text in enumerate(TEXTS * 12)]
+
+
+def write_table(path: Path, texts: list[str]) -> Path:
+    pd.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("folder", ["bert_dir", "cleaned_glove_dir"])
+def test_chunked_output_equals_unchunked_row_for_row(folder, request, tmp_path):
+    model_dir = str(request.getfixturevalue(folder))
+    table = write_table(tmp_path / "in.csv", MANY_TEXTS)
+    for chunk_size in (5, 1000):
+        output = tmp_path / f"out_{chunk_size}.csv"
+        summary = predict.main(
+            ["--model_dir", model_dir, "--input", str(table), "--output", str(output), "--chunk_size", str(chunk_size)]
+        )
+        assert summary["rows"] == len(MANY_TEXTS)
+        assert not Path(str(output) + ".progress").exists()  # a finished output has no progress record
+    chunked, whole = pd.read_csv(tmp_path / "out_5.csv"), pd.read_csv(tmp_path / "out_1000.csv")
+    assert chunked["id"].tolist() == whole["id"].tolist() == [f"r{i}" for i in range(len(MANY_TEXTS))]
+    assert chunked["label"].tolist() == whole["label"].tolist()
+    probabilities = [f"prob_{name}" for name in LABELS]
+    np.testing.assert_allclose(chunked[probabilities].to_numpy(), whole[probabilities].to_numpy(), atol=2e-6)
+    expected = direct_probabilities(Path(model_dir), TextClassifier(model_dir, device="cpu").clean(MANY_TEXTS))
+    np.testing.assert_allclose(chunked[probabilities].to_numpy(), expected, atol=1e-5)
+
+
+def test_resume_cuts_a_half_written_chunk_and_gives_the_same_file(cleaned_glove_dir, tmp_path, monkeypatch):
+    table = write_table(tmp_path / "in.csv", MANY_TEXTS)
+    arguments = ["--model_dir", str(cleaned_glove_dir), "--input", str(table), "--chunk_size", "4"]
+    predict.main([*arguments, "--output", str(tmp_path / "reference.csv")])
+
+    output = tmp_path / "out.csv"
+    original_write, calls = predict.PredictionWriter.write, []
+
+    def write_then_die(self, frame):
+        calls.append(len(frame))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as a user's Ctrl-C between two chunks
+        original_write(self, frame)
+
+    monkeypatch.setattr(predict.PredictionWriter, "write", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        predict.main([*arguments, "--output", str(output)])
+    monkeypatch.undo()
+    assert len(pd.read_csv(output)) == 8  # a valid prefix: two chunks
+    with open(output, "a") as file:  # and half a chunk, as a kill in the middle of a write leaves
+        file.write('r8,"The Rockets won the ga')
+    summary = predict.main([*arguments, "--output", str(output), "--resume"])
+    assert summary["rows"] == len(MANY_TEXTS)
+    assert output.read_bytes() == (tmp_path / "reference.csv").read_bytes()
+
+
+def test_resume_after_sigkill_gives_the_same_file(cleaned_glove_dir, tmp_path, monkeypatch, capsys):
+    """A real kill -9 of predict.py between chunks (it waits for more of its standard input), then --resume."""
+    import io
+    import signal
+    import time
+
+    lines = "".join(text + "\n" for text in MANY_TEXTS[:20]).encode()
+    reference = tmp_path / "reference.jsonl"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines)))
+    predict.main(["--model_dir", str(cleaned_glove_dir), "--input", "-", "--output", str(reference)])
+
+    output = tmp_path / "out.jsonl"
+    command = [sys.executable, "predict.py", "--model_dir", str(cleaned_glove_dir), "--input", "-"]
+    command += ["--output", str(output), "--chunk_size", "2"]
+    process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process.stdin.write(b"".join(lines.splitlines(keepends=True)[:6]))
+    process.stdin.flush()
+    progress = Path(str(output) + ".progress")
+    deadline = time.monotonic() + 300
+    while not (progress.is_file() and json.loads(progress.read_text() or "{}").get("rows") == 6):
+        assert process.poll() is None and time.monotonic() < deadline, "predict.py never wrote its first rows"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(output.read_text().splitlines()) == 6
+
+    resumed = subprocess.run([*command, "--resume"], cwd=REPO, input=lines, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert output.read_bytes() == reference.read_bytes()
+    assert not progress.exists()
+
+
+def test_rows_without_text_are_named_and_left_unclassified(bert_dir, tmp_path, caplog):
+    table = tmp_path / "gaps.csv"
+    pd.DataFrame({"id": ["a", "b", "c", "d"], "text": [TEXTS[0], "", "   ", TEXTS[1]]}).to_csv(table, index=False)
+    output = tmp_path / "out.jsonl"
+    with caplog.at_level("WARNING"):
+        summary = predict.main(["--model_dir", str(bert_dir), "--input", str(table), "--output", str(output)])
+    assert summary["empty_rows"] == [2, 3]
+    assert "2 rows have no text (data rows 2, 3)" in caplog.text
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [row["id"] for row in rows] == ["a", "b", "c", "d"]
+    assert [row["label"] is None for row in rows] == [False, True, True, False]
+    assert all(row[f"prob_{name}"] is None for row in rows[1:3] for name in LABELS) and rows[1]["score"] is None
+    expected = direct_probabilities(bert_dir, [TEXTS[0], TEXTS[1]])
+    np.testing.assert_allclose([[rows[i][f"prob_{n}"] for n in LABELS] for i in (0, 3)], expected, atol=1e-5)
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_model_loads(bert_dir, tmp_path, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(predict.TextClassifier, "from_options", no_model)
+    table = write_table(tmp_path / "in.csv", TEXTS)
+    base = ["--model_dir", str(bert_dir), "--input", str(table)]
+    with pytest.raises(TextclsError, match="is the input file"):
+        predict.main([*base, "--output", str(table)])
+    assert pd.read_csv(table)["text"].tolist() == TEXTS
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(TextclsError, match="cannot write --output"):
+        predict.main([*base, "--output", str(tmp_path / "a_file" / "out.csv")])
+    finished = tmp_path / "finished.jsonl"
+    finished.write_text("{}\n")
+    with pytest.raises(TextclsError, match="has no progress record"):
+        predict.main([*base, "--output", str(finished), "--resume"])
+    with pytest.raises(TextclsError, match="--resume needs --output"):
+        predict.main([*base, "--resume"])
+
+
+def test_resume_refuses_another_input(cleaned_glove_dir, tmp_path, monkeypatch):
+    table = write_table(tmp_path / "in.csv", MANY_TEXTS)
+    output = tmp_path / "out.csv"
+    monkeypatch.setattr(predict.PredictionWriter, "finish", predict.PredictionWriter.abandon)  # as if killed at the end
+    predict.main(["--model_dir", str(cleaned_glove_dir), "--input", str(table), "--output", str(output)])
+    monkeypatch.undo()
+    other = write_table(tmp_path / "other.csv", TEXTS)
+    with pytest.raises(TextclsError, match="was started with other input"):
+        predict.main(
+            ["--model_dir", str(cleaned_glove_dir), "--input", str(other), *["--output", str(output), "--resume"]]
+        )
+
+
+def test_damaged_folders_are_one_clear_message(bert_dir, tmp_path):
+    import shutil
+
+    without_tokenizer = Path(shutil.copytree(bert_dir, tmp_path / "no_tokenizer"))
+    (without_tokenizer / "tokenizer.json").unlink()
+    with pytest.raises(TextclsError, match="holds no tokenizer.json"):
+        predict.main(["--model_dir", str(without_tokenizer), "--text", "x"])
+    weights = bert_dir / "model.safetensors"
+    for name, keep in (("cut_header", 100), ("cut_tensors", weights.stat().st_size - 100)):
+        damaged = Path(shutil.copytree(bert_dir, tmp_path / name))
+        (damaged / "model.safetensors").write_bytes(weights.read_bytes()[:keep])
+        with pytest.raises(TextclsError, match="model.safetensors is (damaged|truncated)"):
+            predict.main(["--model_dir", str(damaged), "--text", "x"])
+        with pytest.raises(TextclsError, match="model.safetensors is (damaged|truncated)"):
+            demo_app.main(["--model_dir", str(damaged), "--port", str(free_port())])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
