@@ -78,7 +78,8 @@ def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str])
 
 
 def compare_with_torch(model, tokenizer, path: str | Path, texts: Sequence[str], batch_size: int = 32) -> dict:
-    """Max |logit difference| between onnxruntime and PyTorch on `texts`, and both throughputs (texts/s)."""
+    """Max |logit difference| and the number of predicted labels that differ between onnxruntime and PyTorch on
+    `texts`, and both throughputs (texts/s)."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -99,9 +100,11 @@ def compare_with_torch(model, tokenizer, path: str | Path, texts: Sequence[str],
         torch_logits = [model(**{name: batch[name] for name in wanted}).logits.numpy() for batch in encoded]
     torch_seconds = time.perf_counter() - started
     difference = max(float(np.abs(a - b).max()) for a, b in zip(onnx_logits, torch_logits, strict=True))
+    changed = sum(int((a.argmax(-1) != b.argmax(-1)).sum()) for a, b in zip(onnx_logits, torch_logits, strict=True))
     return {
         "texts": len(texts),
         "max_abs_logit_difference": difference,
+        "labels_changed": changed,
         "onnxruntime_texts_per_second": len(texts) / onnx_seconds,
         "torch_texts_per_second": len(texts) / torch_seconds,
     }

@@ -1,5 +1,7 @@
 """export_onnx.py: transformer, GloVe and RNN classifiers export with dynamic axes and match PyTorch."""
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -78,3 +80,76 @@ def test_an_export_that_disagrees_is_deleted(tmp_path, glove_dir, monkeypatch):
     with pytest.raises(TextclsError, match="so it was deleted"):
         export_onnx.main(["--model_dir", str(glove_dir), "--output", str(tmp_path / "model.onnx")])
     assert not (tmp_path / "model.onnx").exists()
+
+
+# Optimized and int8 graphs, and which backend predict.py picks
+
+
+@pytest.fixture(scope="module")
+def exported_bert(tmp_path_factory):
+    """A tiny BERT folder with model.onnx (fused) and model.int8.onnx beside its weights."""
+    folder = build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", TEXTS * 5, 3)
+    report = export_onnx.main(
+        ["--model_dir", str(folder), "--optimize", "--quantize", "int8", "--min_label_agreement", "0"]
+    )
+    return folder, report
+
+
+def test_optimize_and_quantize_report_logits_and_labels(exported_bert):
+    folder, report = exported_bert
+    assert report["fused_operators"].get("SkipLayerNormalization", 0) > 0  # the fusions were applied
+    assert report["max_abs_logit_difference"] < 1e-4 and report["labels_changed"] == 0
+    int8 = report["int8"]
+    assert int8["file"] == str(folder / "model.int8.onnx") and (folder / "model.int8.onnx").is_file()
+    assert int8["texts"] == len(export_onnx.CHECK_TEXTS) and 0 <= int8["labels_changed"] <= int8["texts"]
+    assert int8["label_agreement"] == 1 - int8["labels_changed"] / int8["texts"]
+    assert int8["max_abs_logit_difference"] > 0  # int8 is not the fp32 graph
+
+
+def test_backend_choice_follows_the_files_and_their_weights(exported_bert, tmp_path, caplog):
+    import shutil
+
+    from inference import TextClassifier
+
+    folder, _ = exported_bert
+    torch_probabilities = TextClassifier(folder, device="cpu", backend="torch").predict_proba(TEXTS)
+    auto = TextClassifier(folder, device="cpu")
+    assert auto.backend.name == "onnx"  # model.onnx matches the weights
+    np.testing.assert_allclose(auto.predict_proba(TEXTS), torch_probabilities, atol=1e-5)
+    int8 = TextClassifier(folder, device="cpu", backend="onnx-int8")
+    assert int8.backend.name == "onnx-int8" and int8.predict_proba(TEXTS).shape == (4, 3)
+
+    retrained = Path(shutil.copytree(folder, tmp_path / "retrained"))
+    model = load_for_inference(retrained)
+    with torch.no_grad():
+        model.classifier.bias += 1.0
+    model.save_pretrained(retrained)
+    with caplog.at_level("WARNING"):
+        assert TextClassifier(retrained, device="cpu").backend.name == "torch"
+    assert "exported from other weights" in caplog.text
+    with pytest.raises(TextclsError, match="model.onnx was exported from other weights"):
+        TextClassifier(retrained, device="cpu", backend="onnx")
+
+    bare = Path(shutil.copytree(folder, tmp_path / "bare", ignore=shutil.ignore_patterns("*.onnx")))
+    assert TextClassifier(bare, device="cpu").backend.name == "torch"
+    with pytest.raises(TextclsError, match="model.int8.onnx, which does not exist: write it with .*--quantize int8"):
+        TextClassifier(bare, device="cpu", backend="onnx-int8")
+
+
+def test_an_int8_model_that_changes_labels_is_refused(tmp_path, glove_dir, monkeypatch):
+    real_compare = export_onnx.compare_with_torch
+
+    def int8_changes_one(model, tokenizer, path, texts, batch_size=32):
+        report = real_compare(model, tokenizer, path, texts)
+        return {**report, "labels_changed": 1} if ".int8." in str(path) else report
+
+    monkeypatch.setattr(export_onnx, "compare_with_torch", int8_changes_one)
+    output = tmp_path / "model.onnx"
+    arguments = ["--model_dir", str(glove_dir), "--output", str(output), "--quantize", "int8"]
+    with pytest.raises(TextclsError, match=r"changes the label of 1 of 5 check texts \(agreement 80.00% < "):
+        export_onnx.main(arguments)
+    assert output.is_file() and not (tmp_path / "model.int8.onnx").exists()
+    report = export_onnx.main([*arguments, "--keep_below_agreement"])
+    assert report["int8"]["label_agreement"] == pytest.approx(0.8) and (tmp_path / "model.int8.onnx").is_file()
+    report = export_onnx.main([*arguments, "--min_label_agreement", "0.8"])
+    assert (tmp_path / "model.int8.onnx").is_file()

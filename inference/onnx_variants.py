@@ -1,0 +1,75 @@
+"""What export_onnx.py does to a checked ONNX graph: stamp it with its weights, fuse it, quantize it.
+
+- `stamp_weights` records a fingerprint of the folder's weights in the graph's metadata, so that prediction uses
+  a graph only while it matches the weights (inference.backends).
+- `optimize_graph` applies onnxruntime's transformer optimizer (layer-norm, skip-layer-norm, bias-GELU fusions) to
+  BERT-like backbones.
+- `quantize_int8` writes a dynamically quantized copy (int8 weights, activations quantized per batch at run time).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import onnx
+
+from inference.backends import WEIGHTS_KEY
+from modeling.classifier_heads import backbone_config
+
+logger = logging.getLogger(__name__)
+
+# Backbones whose encoder onnxruntime's "bert" optimizer knows (RoBERTa, DistilBERT and MiniLM are BERT-shaped).
+OPTIMIZABLE = {"bert", "roberta", "xlm-roberta", "distilbert", "electra"}
+
+
+def stamp_weights(path: str | Path, fingerprint: str) -> None:
+    """Record `fingerprint` (of the weights the graph computes with) in the graph's metadata."""
+    model = onnx.load(str(path))
+    _set_metadata(model, fingerprint)
+    onnx.save(model, str(path))
+
+
+def _set_metadata(model: onnx.ModelProto, fingerprint: str) -> None:
+    kept = [entry for entry in model.metadata_props if entry.key != WEIGHTS_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    model.metadata_props.add(key=WEIGHTS_KEY, value=fingerprint)
+
+
+def optimize_graph(path: str | Path, config) -> dict[str, int] | None:
+    """Fuse the graph in place for a BERT-like backbone; returns the fused operators' counts (None: not BERT-like)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    backbone = backbone_config(config)
+    if backbone.model_type not in OPTIMIZABLE:
+        logger.warning(
+            "--optimize: onnxruntime's transformer fusions are for BERT-like backbones, not %s; the graph is kept "
+            "as exported (onnxruntime still applies its general optimizations when a session starts)",
+            backbone.model_type,
+        )
+        return None
+    heads = getattr(backbone, "num_attention_heads", None) or getattr(backbone, "n_heads", 0)
+    hidden = getattr(backbone, "hidden_size", None) or getattr(backbone, "dim", 0)
+    optimized = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden)
+    fused = {name: count for name, count in optimized.get_fused_operator_statistics().items() if count}
+    optimized.save_model_to_file(str(path))
+    logger.info("--optimize: fused operators %s", fused)
+    return fused
+
+
+def quantize_int8(source: str | Path, target: str | Path) -> Path:
+    """A dynamically quantized copy of `source` at `target` (int8 weights; the metadata travels with it)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    fingerprint = {entry.key: entry.value for entry in onnx.load(str(source)).metadata_props}.get(WEIGHTS_KEY)
+    if fingerprint is not None:
+        stamp_weights(target, fingerprint)
+    return Path(target)
+
+
+def int8_path(fp32_path: str | Path) -> Path:
+    """model.onnx -> model.int8.onnx (beside it), the file --backend onnx-int8 reads."""
+    path = Path(fp32_path)
+    return path.with_name(f"{path.stem}.int8{path.suffix}")
