@@ -1,7 +1,8 @@
-"""Corpora in, DatasetDict(text, label: ClassLabel) out: AG News, 20 Newsgroups or the user's own files.
+"""Corpora in, DatasetDict(text, [text_pair,] label) out: AG News, 20 Newsgroups or the user's own files.
 
 `load_corpus` is the one entry point: it checks the arguments, reads the corpus, holds out a
-stratified validation split when the corpus has none, and takes stratified samples on request.
+validation split when the corpus has none (stratified for single-label corpora, seeded random otherwise), and
+takes samples on request. The `label` feature says the problem type: see `data_scripts.labels`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 from datasets import DatasetDict
 
 from data_scripts.ag_news import load_ag_news, read_ag_news_csv_dir
+from data_scripts.labels import label_names_of_features, problem_type_of_features
 from data_scripts.local_files import load_local_files
 from data_scripts.splits import (
     add_validation_split,
@@ -21,12 +23,18 @@ from data_scripts.splits import (
 )
 from data_scripts.text_cleaning import TextCleaning, clean_corpus
 from data_scripts.twenty_newsgroups import load_twenty_newsgroups
+from modeling.problem_types import SINGLE_LABEL
 from textcls_errors import TextclsError
 
 DATASET_NAMES = ("ag_news", "20newsgroups")
+# How the user's own files are read (load_local_files); the named datasets read theirs themselves.
+FILE_SETTINGS = (
+    "label_columns", "label_separator", "text_pair_column", "delimiter", "column_names", "quoting", "problem_type",
+)  # fmt: skip
 
 __all__ = [
     "DATASET_NAMES",
+    "FILE_SETTINGS",
     "TextCleaning",
     "add_validation_split",
     "clean_corpus",
@@ -34,7 +42,9 @@ __all__ = [
     "load_ag_news",
     "load_corpus",
     "load_local_files",
+    "label_names_of_features",
     "load_twenty_newsgroups",
+    "problem_type_of_features",
     "read_ag_news_csv_dir",
     "stratified_sample",
 ]
@@ -51,12 +61,16 @@ def check_arguments(dataset_name: str | None, settings: dict[str, object]) -> No
         ignored = ["data_dir", "categories", "remove"]
         reason = "used only with a named dataset (dataset_name=20newsgroups or ag_news)"
     else:
-        ignored = ["train_file", "validation_file", "test_file", "text_columns"]
+        ignored = ["train_file", "validation_file", "test_file", "text_columns", *FILE_SETTINGS]
         ignored += ["categories", "remove"] if dataset_name != "20newsgroups" else []
         reason = f"not used with dataset_name={dataset_name!r}"
-    given = [name for name in ignored if settings[name] is not None]
+    given = [name for name in ignored if settings.get(name) is not None]
     if dataset_name is not None and settings["label_column"] != "label":
         given.append("label_column")
+    if dataset_name is not None and settings.get("text_pair"):
+        given.append("text_pair")
+    if dataset_name is not None and settings.get("problem_type") == SINGLE_LABEL:
+        given.remove("problem_type")  # what the named datasets are anyway
     if given:
         raise TextclsError(
             f"{', '.join(f'{name}={settings[name]!r}' for name in given)}: {reason}. Remove them, or "
@@ -73,6 +87,14 @@ def load_corpus(
     test_file: str | None = None,
     text_columns: list[str] | None = None,
     label_column: str = "label",
+    label_columns: list[str] | None = None,
+    label_separator: str | None = None,
+    problem_type: str | None = None,
+    text_pair_column: str | None = None,
+    text_pair: bool = False,
+    delimiter: str | None = None,
+    column_names: list[str] | None = None,
+    quoting: str | None = None,
     categories: list[str] | None = None,
     remove: list[str] | None = None,
     validation_split_percentage: float = 10.0,
@@ -82,8 +104,17 @@ def load_corpus(
     seed: int = 42,
     cache_dir: str | None = None,
 ) -> DatasetDict:
-    """Train / validation (/ test) splits with features `text` (string) and `label` (ClassLabel)."""
+    """Train / validation (/ test) splits with features `text` (string), `label` (see `data_scripts.labels`), and
+    `text_pair` (string) when pairs are read."""
     settings = {
+        "label_columns": label_columns,
+        "label_separator": label_separator,
+        "problem_type": problem_type,
+        "text_pair_column": text_pair_column,
+        "text_pair": text_pair,
+        "delimiter": delimiter,
+        "column_names": column_names,
+        "quoting": quoting,
         "data_dir": data_dir,
         "train_file": train_file,
         "validation_file": validation_file,
@@ -112,10 +143,19 @@ def load_corpus(
             test_file,
             text_columns=text_columns,
             label_column=label_column,
+            label_columns=label_columns,
+            label_separator=label_separator,
+            problem_type=problem_type,
+            text_pair_column=text_pair_column,
+            text_pair=text_pair,
+            delimiter=delimiter,
+            column_names=column_names,
+            quoting=quoting or "minimal",
             cache_dir=cache_dir,
         )
-    present = np.unique(labels_of(corpus["train"])).tolist()
-    if len(present) < 2:
+    single_label = problem_type_of_features(corpus["train"].features) == SINGLE_LABEL
+    present = np.unique(labels_of(corpus["train"])).tolist() if single_label else []
+    if single_label and len(present) < 2:
         names = [corpus["train"].features["label"].int2str(label) for label in present]
         raise TextclsError(
             f"the training data has a single class {names}: a classifier needs at least two. "

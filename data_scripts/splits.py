@@ -1,8 +1,9 @@
 """Validation split and stratified sampling, shared by every corpus.
 
 The validation split always comes from train (never from test, which must stay unseen), and every
-sample keeps the class proportions of its split, so a quick run on 500 documents still sees every
-class about as often as the full run does.
+sample of a single-label corpus keeps the class proportions of its split, so a quick run on 500 documents still
+sees every class about as often as the full run does. Multi-label and regression corpora are sampled at random
+(seeded): a row there has several classes or none.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import math
 
 import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict
 
 from textcls_errors import TextclsError
 
@@ -79,8 +80,15 @@ def sample_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(len(labels), size=n, replace=False))
 
 
+def sample_rows(dataset: Dataset, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of `n` rows: stratified by class for a single-label dataset, else seeded random."""
+    if isinstance(dataset.features["label"], ClassLabel):
+        return sample_indices(labels_of(dataset), n, seed)
+    return np.sort(np.random.default_rng(seed).choice(len(dataset), size=n, replace=False))
+
+
 def add_validation_split(corpus: DatasetDict, validation_split_percentage: float, seed: int) -> DatasetDict:
-    """Keep the corpus's own validation split, or hold out a stratified, seeded share of train."""
+    """Keep the corpus's own validation split, or hold out a seeded share of train (stratified when single-label)."""
     if "validation" in corpus:
         return corpus
     check_percentage(validation_split_percentage)
@@ -92,7 +100,7 @@ def add_validation_split(corpus: DatasetDict, validation_split_percentage: float
             f"{validation_split_percentage}% for validation: add training rows, lower the percentage, "
             "or give a validation_file."
         )
-    held_out = sample_indices(labels_of(train), n_validation, seed)
+    held_out = sample_rows(train, n_validation, seed)
     kept = np.setdiff1d(np.arange(len(train)), held_out, assume_unique=True)
     split_corpus = DatasetDict(train=train.select(kept), validation=train.select(held_out))
     if "test" in corpus:
@@ -101,10 +109,11 @@ def add_validation_split(corpus: DatasetDict, validation_split_percentage: float
 
 
 def stratified_sample(dataset: Dataset, n: int, seed: int) -> Dataset:
-    """`n` rows with the class proportions of `dataset` (all of it when n >= its length), seeded."""
+    """`n` rows with the class proportions of `dataset` (all of it when n >= its length), seeded; a multi-label or
+    regression dataset gives a seeded random sample."""
     if n >= len(dataset):
         return dataset
-    return dataset.select(sample_indices(labels_of(dataset), n, seed))
+    return dataset.select(sample_rows(dataset, n, seed))
 
 
 def limit_samples(

@@ -171,10 +171,13 @@ def test_malformed_json_names_the_file(tmp_path):
         load_corpus(None, train_file=str(path))
 
 
-def test_fractional_labels_are_refused(tmp_path):
-    path = write_csv(tmp_path / "train.csv", [("a", 0.5), ("b", 1.5)])
-    with pytest.raises(TextclsError, match="must be names or integers"):
-        load_corpus(None, train_file=path)
+def test_fractional_labels_are_not_classes(tmp_path):
+    """A float label column is a regression target (issue 14), never a set of classes named '0.5', '1.5'."""
+    path = write_csv(tmp_path / "train.csv", [("a", 0.5), ("b", 1.5), ("c", 2.0), ("d", 1.0)])
+    corpus = load_corpus(None, train_file=path, validation_file=path)
+    assert corpus["validation"]["label"] == [0.5, 1.5, 2.0, 1.0]
+    with pytest.raises(TextclsError, match=r"column 'label': labels must read one way .* rows 1, 2 \(1-based"):
+        load_corpus(None, train_file=path, problem_type="single_label_classification")
 
 
 def test_a_single_class_is_refused(tmp_path):

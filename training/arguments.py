@@ -25,6 +25,7 @@ from training.distributed import check_precision, launcher_precision, no_acceler
 logger = logging.getLogger(__name__)
 
 TRUNCATION_SIDES = ("head", "tail", "head+tail")
+THRESHOLD_STRATEGIES = ("per_label", "global")
 WORD_MODEL_CHOICES = {
     "model_type": ("glove", "lstm"),
     "embedding_init": ("pretrained", "random"),
@@ -220,7 +221,57 @@ class DataArguments:
         default=None,
         metadata={"help": "Column(s) holding the text; several are joined with a newline. Default: text."},
     )
-    label_column: str = field(default="label", metadata={"help": "Column holding the label (names or integers)."})
+    label_column: str = field(
+        default="label",
+        metadata={
+            "help": "Column holding the label: class names or integers (single-label), numbers (regression), lists "
+            "or label_separator-delimited names (multi-label)."
+        },
+    )
+    label_columns: list[str] | None = field(
+        default=None,
+        metadata={"help": "Multi-label as several 0/1 columns, one per label, e.g. anger joy fear (their order kept)."},
+    )
+    label_separator: str | None = field(
+        default=None,
+        metadata={"help": "Multi-label as one delimited string per row, e.g. '|' for 'sport|politics'."},
+    )
+    problem_type: str | None = field(
+        default=None,
+        metadata={
+            "help": "single_label_classification, multi_label_classification or regression. Default: inferred from "
+            "the training labels (a list column, label_columns or label_separator -> multi-label; numbers not all "
+            "whole -> regression; else single-label), and logged."
+        },
+    )
+    text_pair_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column holding the second text of a pair (premise/hypothesis, sentence 1/2): the model reads "
+            "tokenizer(text, text_pair)."
+        },
+    )
+    text_pair: bool = field(
+        default=False, metadata={"help": "Read the two text_columns as a pair (first, second) instead of joining them."}
+    )
+    delimiter: str | None = field(
+        default=None,
+        metadata={
+            "help": "Field separator of delimited files when the extension does not say it (e.g. '\\t' for a "
+            "tab-separated .txt or .csv)."
+        },
+    )
+    column_names: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Delimited files without a header: the names of their columns. Fields beyond them (ragged "
+            "trailing notes) are ignored, with a logged count."
+        },
+    )
+    quoting: str = field(
+        default="minimal",
+        metadata={"help": "Delimited files: 'minimal' (quoted fields, as CSV writers do) or 'none' (quotes are text)."},
+    )
     categories: list[str] | None = field(
         default=None, metadata={"help": "20newsgroups: keep only these groups (e.g. sci.space rec.autos)."}
     )
@@ -278,12 +329,15 @@ class DataArguments:
             )
         if self.max_seq_length < 8:
             raise TextclsError(f"max_seq_length must be at least 8 tokens; got {self.max_seq_length}.")
+        if self.delimiter == "\\t":  # typed on a command line as backslash-t
+            self.delimiter = "\t"
 
     def corpus_settings(self, with_samples: bool = True) -> dict:
         """The keyword arguments of `data_scripts.load_corpus` that these settings give (sample limits optional)."""
         names = [
             "data_dir", "train_file", "validation_file", "test_file", "text_columns", "label_column", "categories",
-            "remove", "validation_split_percentage",
+            "remove", "validation_split_percentage", "label_columns", "label_separator", "problem_type",
+            "text_pair_column", "text_pair", "delimiter", "column_names", "quoting",
         ]  # fmt: skip
         if with_samples:
             names += ["max_train_samples", "max_eval_samples", "max_predict_samples"]
@@ -317,7 +371,11 @@ class TextclsTrainingArguments(TrainingArguments):
         metadata={"help": "Reload the checkpoint with the best metric_for_best_model at the end."},
     )
     metric_for_best_model: str | None = field(
-        default="macro_f1", metadata={"help": "Validation metric that picks the best checkpoint."}
+        default=None,
+        metadata={
+            "help": "Validation metric that picks the best checkpoint (and that early stopping watches). Default: "
+            "macro_f1 for single-label, micro_f1 for multi-label, spearman for regression."
+        },
     )
     greater_is_better: bool | None = field(default=True, metadata={"help": "Whether higher metric is better."})
     train_sampling_strategy: str = field(
@@ -355,6 +413,21 @@ class TextclsTrainingArguments(TrainingArguments):
             "batch, and transformers' scaling would report (and step with) the loss times the number of processes."
         },
     )
+    class_weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "Weigh rare classes up in the loss: 'balanced' (n / (classes x count); multi-label: pos_weight = "
+            "negatives / positives per label), 'none', or a JSON object {label: weight} (others weigh 1). Saved in "
+            "config.json; applied to every model family."
+        },
+    )
+    threshold_strategy: str = field(
+        default="per_label",
+        metadata={
+            "help": "Multi-label: decision thresholds tuned on the validation split, 'per_label' (each label's own, "
+            "best F1) or 'global' (one for all, best micro-F1); saved in config.json as decision_thresholds."
+        },
+    )
     embedding_projection: bool = field(
         default=True,
         metadata={
@@ -390,6 +463,15 @@ class TextclsTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        # None: the problem type's own metric, chosen once the data is read (run_classification); macro-F1 until then
+        self.best_metric_is_default = self.metric_for_best_model is None
+        if self.best_metric_is_default:
+            self.metric_for_best_model = "macro_f1"
+        if self.threshold_strategy not in THRESHOLD_STRATEGIES:
+            raise TextclsError(
+                f"threshold_strategy must be one of {', '.join(THRESHOLD_STRATEGIES)}; got {self.threshold_strategy!r}."
+            )
+        self.class_weights = parse_class_weights(self.class_weights)
         if not (self.fp16 or self.bf16):  # an accelerate config's mixed_precision, seen by every check below
             precision = launcher_precision()
             self.fp16, self.bf16 = precision == "fp16", precision == "bf16"
@@ -435,6 +517,21 @@ class TextclsTrainingArguments(TrainingArguments):
                 )
         elif self.hp_search_space:
             logger.warning("hp_search_space is not used: hp_search_trials is 0 (no search)")
+
+
+def parse_class_weights(value: str | dict | None) -> str | dict | None:
+    """class_weights as given: 'balanced', 'none', None, or {label: weight} (a JSON object on the command line)."""
+    if value is None or isinstance(value, dict) or value in ("balanced", "none"):
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise TextclsError(
+            f"class_weights must be 'balanced', 'none' or a JSON object {{label: weight}}; got {value!r}."
+        )
+    return parsed
 
 
 # Text cleaning (for the word-level models) is its own group: its options live beside the code that runs them.
