@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 
 import datasets
@@ -32,35 +33,38 @@ from transformers import (
 )
 
 import modeling  # noqa: F401  registers the GloVe, RNN and transformer-MLP models with the Auto classes
-from data_scripts import clean_corpus, load_corpus
+from data_scripts import clean_corpus, label_names_of_features, load_corpus, problem_type_of_features
 from data_scripts.augmentation import augment_train_split
+from data_scripts.labels import multi_hot
+from modeling import problem_types
 from modeling.classifier_heads import classifier_config
 from modeling.hub import model_not_found_error, resolve_model_path
 from modeling.lora import add_lora, save_lora_result
 from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
-from training.class_separation import stratified_sample
+from training.class_separation import rarest_label_groups, stratified_sample
 from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
 from training.hp_search import prepare_search, run_search, sweep_run_output_dir
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
-from training.metrics import compute_metrics, softmax
+from training.metrics import BEST_MODEL_METRIC, METRIC_NAMES, greater_is_better, metrics_for, tune_thresholds
 from training.model_card import write_model_card
 from training.preprocessing import tokenize_corpus
-from training.reports import (
-    plot_confusion_matrix,
-    plot_training_curves,
-    write_classification_report,
-    write_predictions,
-)
+from training.reports import SCATTER_FIGURE, plot_training_curves, write_test_reports
 from training.trainer import ClassificationTrainer, checkpoint_to_resume, restore_order, sort_by_length
 from training.wandb_media import active_run as active_wandb_run
 from training.wandb_media import log_confusion_matrix as log_wandb_confusion_matrix
 from training.wandb_media import wandb_requested
 
 logger = logging.getLogger("run_classification")
+# What the end-of-run summary shows for each problem type.
+HEADLINE_METRICS = {
+    problem_types.SINGLE_LABEL: ("accuracy", "macro_f1"),
+    problem_types.MULTI_LABEL: ("jaccard", "micro_f1", "macro_f1"),
+    problem_types.REGRESSION: ("pearson", "spearman", "rmse"),
+}
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -88,7 +92,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
     set_seed(training_args.seed)
 
-    # Corpus: DatasetDict(text, label: ClassLabel) with train / validation / test.
+    # Corpus: DatasetDict(text, [text_pair,] label) with train / validation / test; the label feature says the
+    # problem type (data_scripts.labels).
     with training_args.main_process_first(desc="loading the corpus"):
         corpus = load_corpus(
             data_args.dataset_name,
@@ -96,8 +101,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             seed=training_args.seed,
             cache_dir=model_args.cache_dir,
         )
-    label_names = corpus["train"].features["label"].names
-    logger.info("corpus: %s; %d classes", {split: len(rows) for split, rows in corpus.items()}, len(label_names))
+    problem_type = problem_type_of_features(corpus["train"].features)
+    label_names = label_names_of_features(corpus["train"].features, data_args.label_column)
+    logger.info(
+        "corpus: %s; %s over %d output(s): %s",
+        {split: len(rows) for split, rows in corpus.items()},
+        problem_type,
+        len(label_names),
+        ", ".join(label_names[:12]) + (", ..." if len(label_names) > 12 else ""),
+    )
+    problem = problem_settings(problem_type, label_names, corpus, training_args)
     if training_args.do_predict and "test" not in corpus:
         raise TextclsError("do_predict is set but the corpus has no test split: give test_file or --do_predict false")
 
@@ -125,14 +138,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if model_args.model_type and cleaning_args.stem and model_args.embedding_init == "pretrained":
         logger.warning("stem with pretrained word vectors: many stems (e.g. 'studi') have no vector and become [UNK]")
     model, tokenizer = build_model(
-        model_args, data_args, cleaning_args, training_args, corpus, label_names, resume_from
+        model_args, data_args, cleaning_args, training_args, corpus, label_names, resume_from, problem
     )
 
     def model_init(trial=None):
         if trial is None:  # the Trainer's first call, before any trial
             return model
         trial_args = search.model_arguments(model_args, trial)
-        return build_model(trial_args, data_args, cleaning_args, training_args, corpus, label_names, None)[0]
+        return build_model(trial_args, data_args, cleaning_args, training_args, corpus, label_names, None, problem)[0]
 
     # Tokenize once (cached on disk; the main process goes first so others read its cache).
     with training_args.main_process_first(desc="tokenizing"):
@@ -161,20 +174,32 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
 
     separation = None
-    if training_args.do_train and training_args.embedding_projection and search is None:  # too slow in trials
-        rows = stratified_sample(
-            tokenized["validation"]["label"], training_args.embedding_sample_size, training_args.seed
-        )
-        check_separation_sample(np.asarray(tokenized["validation"]["label"])[rows])
+    wants_separation = training_args.do_train and training_args.embedding_projection and search is None
+    if wants_separation and problem_type == problem_types.REGRESSION:
+        logger.info("embedding_projection: class separation needs classes and a regression run has none; skipped")
+    elif wants_separation:  # too slow in trials
+        groups, group_names, group_note = None, label_names, None
+        if problem_type == problem_types.MULTI_LABEL:  # one colour per document: its rarest label
+            frequency = multi_hot(corpus["train"]["label"], len(label_names)).sum(axis=0)
+            groups = partial(rarest_label_groups, label_frequency=frequency)
+            group_names = [*label_names, "(no label)"]
+            group_note = "each document coloured and grouped by its rarest label (training frequency), or (no label)"
+            logger.info("class separation of a multi-label run: %s", group_note)
+        validation_labels = np.asarray(tokenized["validation"]["label"])
+        sample_groups = validation_labels if groups is None else groups(validation_labels)
+        rows = stratified_sample(sample_groups, training_args.embedding_sample_size, training_args.seed)
+        check_separation_sample(sample_groups[rows])
         separation = ClassSeparationCallback(
             tokenized["validation"].select(rows),
             raw_validation.select(rows)["text"],  # the hover texts of the 3D map: as written, not as cleaned
-            label_names,
+            group_names,
             training_args.output_dir,
             collator,
             batch_size=training_args.per_device_eval_batch_size,
             seed=training_args.seed,
             eval_every=training_args.embedding_eval_every,
+            groups=groups,
+            group_note=group_note,
         )
         callbacks.append(separation)
 
@@ -186,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=eval_dataset if training_args.do_eval else None,
         processing_class=tokenizer,
         data_collator=collator,
-        compute_metrics=compute_metrics,
+        compute_metrics=metrics_for(model.config),
         callbacks=callbacks,
     )
     if separation is not None:
@@ -198,6 +223,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     results: dict[str, float] = {}
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=resume_from)
+        if problem_type == problem_types.MULTI_LABEL:  # saved with the model: predict.py decides alike
+            tune_decision_thresholds(trainer, eval_dataset, training_args.threshold_strategy)
         trainer.save_model()  # the best checkpoint when load_best_model_at_end is set
         if model_args.use_lora and trainer.is_world_process_zero():
             base_name = model_args.model_name_or_path
@@ -226,46 +253,53 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(metrics)
         if trainer.is_world_process_zero():
             logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-            probabilities = restore_order(softmax(logits), order)
-            gold = corpus["test"]["label"]
-            predicted = probabilities.argmax(axis=1)
-            write_predictions(output_dir / "predictions.csv", raw_test["text"], gold, probabilities, label_names)
-            write_classification_report(output_dir, gold, predicted, label_names)
-            plot_confusion_matrix(output_dir / "confusion_matrix.png", gold, predicted, label_names)
-            if wandb_requested(training_args.report_to) and (run := active_wandb_run()) is not None:
-                log_wandb_confusion_matrix(run, gold, predicted, label_names)
+            logits = restore_order(np.asarray(logits), order)
+            gold = np.asarray(tokenized["test"]["label"])  # multi-label: the multi-hot rows
+            pairs = raw_test["text_pair"] if "text_pair" in raw_test.column_names else None
+            config = trainer.model.config
+            write_test_reports(output_dir, config, raw_test["text"], pairs, gold, logits)
+            wandb_run = active_wandb_run() if wandb_requested(training_args.report_to) else None
+            if wandb_run is not None and problem_type == problem_types.SINGLE_LABEL:
+                log_wandb_confusion_matrix(wandb_run, gold, problem_types.predict(config, logits), label_names)
 
     if trainer.is_world_process_zero():
         plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
         arguments = (model_args, data_args, cleaning_args, augmentation_args, training_args)
         write_model_card(output_dir, hub_repo or repo_name(training_args), label_names, *arguments)
-        log_summary(results, output_dir)
+        log_summary(results, output_dir, problem_type)
         if hub_repo is not None:
             push_run(training_args, hub_repo)
     return results
 
 
-def build_model(model_args, data_args, cleaning_args, training_args, corpus, label_names: list[str], resume_from):
+def build_model(
+    model_args, data_args, cleaning_args, training_args, corpus, label_names: list[str], resume_from, problem: dict
+):
     """The model to train and its tokenizer: a word model built from the training texts, the one a checkpoint
-    holds, or a pretrained transformer with a new head (LoRA-wrapped if asked), with the text settings recorded."""
+    holds, or a pretrained transformer with a new head (LoRA-wrapped if asked), with the text settings and the
+    problem (`problem_types.config_fields`: type, labels, class weights, pairs) recorded in its config."""
     if model_args.model_type and resume_from:
         # The checkpoint's vocabulary is the one its weights were trained with; rebuilding it from the
         # current settings could give another one.
         model, tokenizer = load_checkpoint(resume_from, model_args.model_type, label_names)
     elif model_args.model_type:
         with training_args.main_process_first(desc="building the word model"):  # the first caches parsed vectors
+            texts = corpus["train"]["text"]
+            if problem["text_pair"]:  # the vocabulary covers both texts of a pair
+                texts = list(texts) + list(corpus["train"]["text_pair"])
             model, tokenizer = build_word_model(
                 model_args.model_type,
-                corpus["train"]["text"],
+                texts,
                 label_names,
                 word_vectors=None if model_args.embedding_init == "random" else model_args.word_vectors,
                 max_vocab_size=model_args.max_vocab_size,
                 model_kwargs=word_model_settings(model_args),
                 model_max_length=data_args.max_seq_length,
                 cache_dir=model_args.cache_dir,
+                problem=problem,
             )
     else:
-        model, tokenizer = load_pretrained(model_args, label_names)
+        model, tokenizer = load_pretrained(model_args, label_names, problem)
     # Saved in config.json: a pipeline gives the model raw text, so whoever serves it must clean it alike.
     # Always set, so that a model trained on from an earlier folder does not keep that run's value.
     model.config.text_cleaning = cleaning_args.as_config() if cleaning_args.changes_text else None
@@ -293,18 +327,16 @@ def check_separation_sample(labels) -> None:
         )
 
 
-def load_pretrained(model_args, label_names: list[str]):
-    """A hub or local model and its tokenizer, with a classification head (linear or MLP) for these class names."""
+def load_pretrained(model_args, label_names: list[str], problem: dict | None = None):
+    """A hub or local model and its tokenizer, with a classification head (linear or MLP) for these class names
+    (and `problem`, the `problem_types.config_fields` of this run; default single-label)."""
+    if problem is None:
+        problem = problem_types.config_fields(problem_types.SINGLE_LABEL, label_names)
     model_path = resolve_model_path(model_args.model_name_or_path)
     tokenizer_path = resolve_model_path(model_args.tokenizer_name) if model_args.tokenizer_name else model_path
     try:
-        config = AutoConfig.from_pretrained(
-            model_path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            cache_dir=model_args.cache_dir,
-        )
+        config = AutoConfig.from_pretrained(model_path, cache_dir=model_args.cache_dir)
+        problem_types.apply_fields(config, problem)  # labels, problem type, class weights, pairs
         # The architecture's own linear head, or an MLP: the config decides which model from_pretrained builds.
         config = classifier_config(
             config, model_args.classifier_head, model_args.classifier_hidden_sizes, model_args.classifier_dropout
@@ -353,6 +385,54 @@ def load_checkpoint(checkpoint: str, model_type: str, label_names: list[str]):
     return model, tokenizer
 
 
+def problem_settings(problem_type: str, label_names: list[str], corpus, training_args) -> dict:
+    """What this run records about its problem (`problem_types.config_fields`): the class weights it asks for,
+    whether it reads pairs; and the metric that picks the best model. Refuses what cannot work."""
+    try:
+        problem_types.check_label_smoothing(problem_type, training_args.label_smoothing_factor)
+        train_labels = corpus["train"]["label"]
+        if problem_type == problem_types.MULTI_LABEL:
+            train_labels = multi_hot(train_labels, len(label_names))
+        weights = problem_types.resolve_class_weights(
+            training_args.class_weights, problem_type, label_names, np.asarray(train_labels)
+        )
+    except ValueError as error:
+        raise TextclsError(str(error)) from None
+    if weights is not None:
+        logger.info("class weights in the loss: %s", dict(zip(label_names, np.round(weights, 3).tolist(), strict=True)))
+    if training_args.best_metric_is_default:
+        training_args.metric_for_best_model = BEST_MODEL_METRIC[problem_type]
+    metric = training_args.metric_for_best_model.removeprefix("eval_")
+    if metric != "loss" and metric not in METRIC_NAMES[problem_type]:
+        raise TextclsError(
+            f"metric_for_best_model={training_args.metric_for_best_model!r} is not a metric of a {problem_type} run; "
+            f"its metrics are {', '.join(METRIC_NAMES[problem_type])} (and loss)."
+        )
+    training_args.greater_is_better = greater_is_better(metric)
+    text_pair = "text_pair" in corpus["train"].column_names
+    fields = problem_types.config_fields(problem_type, label_names, class_weights=weights, text_pair=text_pair)
+    if not training_args.do_train and training_args.class_weights is None:
+        del fields["class_weights"]  # evaluating a trained folder: the weights it trained with stay on record
+    return fields
+
+
+def tune_decision_thresholds(trainer, eval_dataset, strategy: str) -> None:
+    """Multi-label: the decision thresholds that score best on the validation split, set in the model's config."""
+    output = trainer.predict(eval_dataset, metric_key_prefix="threshold_tuning")
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    config = trainer.model.config
+    scores = problem_types.output_scores(config, logits)
+    thresholds = tune_thresholds(scores, output.label_ids, strategy)
+    problem_types.set_decision_thresholds(config, thresholds)
+    names = problem_types.label_names_of(config)
+    logger.info(
+        "decision thresholds (%s, tuned on %d validation rows): %s",
+        strategy,
+        len(scores),
+        ", ".join(f"{name} {value:.2f}" for name, value in zip(names, thresholds, strict=True)),
+    )
+
+
 def word_model_settings(model_args) -> dict:
     """The ModelArguments that configure a new GloVe or RNN model (those of the other kind are ignored)."""
     shared = ["freeze_embeddings", "dropout"]
@@ -389,14 +469,14 @@ def setup_logging(training_args) -> None:
     transformers.utils.logging.set_verbosity(library_level)
 
 
-def log_summary(results: dict[str, float], output_dir: Path) -> None:
+def log_summary(results: dict[str, float], output_dir: Path, problem_type: str) -> None:
     """The few lines a person reads at the end of a run."""
     lines = [f"Results in {output_dir}/"]
     for split in ("eval", "test"):
-        if f"{split}_accuracy" in results:
-            accuracy, macro_f1 = results[f"{split}_accuracy"], results[f"{split}_macro_f1"]
-            lines.append(f"  {split:4s} accuracy {accuracy:.4f}   macro-F1 {macro_f1:.4f}")
-    figures = ("confusion_matrix.png", "training_curves.png", "embeddings_tsne.png")
+        shown = [name for name in HEADLINE_METRICS[problem_type] if f"{split}_{name}" in results]
+        if shown:
+            lines.append(f"  {split:4s} " + "   ".join(f"{name} {results[f'{split}_{name}']:.4f}" for name in shown))
+    figures = ("confusion_matrix.png", SCATTER_FIGURE, "training_curves.png", "embeddings_tsne.png")
     figures = [name for name in figures if (output_dir / name).exists()]
     if figures:
         lines.append("  figures: " + ", ".join(str(output_dir / name) for name in figures))

@@ -14,6 +14,7 @@ from data_scripts.ag_news import load_ag_news, read_ag_news_csv_dir
 from data_scripts.labels import label_names_of_features, problem_type_of_features
 from data_scripts.local_files import load_local_files
 from data_scripts.splits import (
+    add_held_out_split,
     add_validation_split,
     check_max_samples,
     check_percentage,
@@ -98,6 +99,7 @@ def load_corpus(
     categories: list[str] | None = None,
     remove: list[str] | None = None,
     validation_split_percentage: float = 10.0,
+    test_split_percentage: float | None = None,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
     max_predict_samples: int | None = None,
@@ -127,6 +129,13 @@ def load_corpus(
     check_arguments(dataset_name, settings)
     # Check the numbers before reading anything: a typo should fail before the corpus is read.
     check_percentage(validation_split_percentage)
+    if test_split_percentage is not None:
+        check_percentage(test_split_percentage, "test_split_percentage")
+        if test_file is not None or dataset_name is not None:
+            raise TextclsError(
+                f"test_split_percentage={test_split_percentage} holds out a test split from train_file; this run "
+                "already has one (test_file, or the named dataset's own). Remove one of them."
+            )
     limits = {"max_train_samples": max_train_samples, "max_eval_samples": max_eval_samples}
     limits["max_predict_samples"] = max_predict_samples
     for name, value in limits.items():
@@ -161,5 +170,7 @@ def load_corpus(
             f"the training data has a single class {names}: a classifier needs at least two. "
             "Choose more categories or add rows with other labels."
         )
+    if test_split_percentage is not None:
+        corpus = add_held_out_split(corpus, "test", test_split_percentage, seed)
     corpus = add_validation_split(corpus, validation_split_percentage, seed)
     return limit_samples(corpus, **limits, seed=seed)

@@ -26,13 +26,13 @@ SAMPLE_LIMITS = {
 }
 
 
-def check_percentage(validation_split_percentage: float) -> None:
-    """Refuse a validation share that would leave train or validation empty."""
-    value = validation_split_percentage
+def check_percentage(value: float, name: str = "validation_split_percentage") -> None:
+    """Refuse a held-out share that would leave train or the held-out split empty."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 100:
+        split = "validation" if name.startswith("validation") else "test"
         raise TextclsError(
-            f"validation_split_percentage={value!r}: expected a number strictly between 0 and 100 "
-            "(the percent of train held out for validation when the corpus has no validation split), "
+            f"{name}={value!r}: expected a number strictly between 0 and 100 "
+            f"(the percent of train held out for {split} when the corpus has no {split} split), "
             "e.g. 10."
         )
 
@@ -89,23 +89,27 @@ def sample_rows(dataset: Dataset, n: int, seed: int) -> np.ndarray:
 
 def add_validation_split(corpus: DatasetDict, validation_split_percentage: float, seed: int) -> DatasetDict:
     """Keep the corpus's own validation split, or hold out a seeded share of train (stratified when single-label)."""
-    if "validation" in corpus:
+    return add_held_out_split(corpus, "validation", validation_split_percentage, seed)
+
+
+def add_held_out_split(corpus: DatasetDict, split: str, percentage: float, seed: int) -> DatasetDict:
+    """Keep the corpus's own `split`, or hold out `percentage` of train as it, seeded (stratified when
+    single-label). The splits come out in the order train, validation, test."""
+    if split in corpus:
         return corpus
-    check_percentage(validation_split_percentage)
+    name = f"{split}_split_percentage"
+    check_percentage(percentage, name)
     train = corpus["train"]
-    n_validation = math.ceil(len(train) * validation_split_percentage / 100)
-    if n_validation >= len(train):
+    n_held_out = math.ceil(len(train) * percentage / 100)
+    if n_held_out >= len(train):
         raise TextclsError(
-            f"train has {len(train)} rows, too few to hold out validation_split_percentage="
-            f"{validation_split_percentage}% for validation: add training rows, lower the percentage, "
-            "or give a validation_file."
+            f"train has {len(train)} rows, too few to hold out {name}={percentage}% for {split}: add training "
+            f"rows, lower the percentage, or give a {split}_file."
         )
-    held_out = sample_rows(train, n_validation, seed)
+    held_out = sample_rows(train, n_held_out, seed)
     kept = np.setdiff1d(np.arange(len(train)), held_out, assume_unique=True)
-    split_corpus = DatasetDict(train=train.select(kept), validation=train.select(held_out))
-    if "test" in corpus:
-        split_corpus["test"] = corpus["test"]
-    return split_corpus
+    parts = {**corpus, "train": train.select(kept), split: train.select(held_out)}
+    return DatasetDict({name: parts[name] for name in ("train", "validation", "test") if name in parts})
 
 
 def stratified_sample(dataset: Dataset, n: int, seed: int) -> Dataset:

@@ -11,6 +11,7 @@ import logging
 
 from transformers import PretrainedConfig
 
+from modeling import problem_types
 from modeling.configuration_transformer_mlp import TransformerMlpConfig
 from textcls_errors import TextclsError
 
@@ -65,13 +66,8 @@ def classifier_config(
         dropout = backbone_classifier_dropout(config)
     sizes = list(hidden_sizes) if hidden_sizes else [config.hidden_size]
     logger.info("MLP classification head: dense layers %s, dropout %.2f", sizes, dropout)
-    return TransformerMlpConfig(
-        encoder=config,
-        classifier_hidden_sizes=sizes,
-        classifier_dropout=dropout,
-        id2label=config.id2label,
-        label2id=config.label2id,
-    )
+    mlp_config = TransformerMlpConfig(encoder=config, classifier_hidden_sizes=sizes, classifier_dropout=dropout)
+    return problem_types.apply_fields(mlp_config, problem_types.fields_of(config))  # this run's labels, weights...
 
 
 def backbone_classifier_dropout(config: PretrainedConfig) -> float:

@@ -39,6 +39,8 @@ REGRESSION = "regression"
 PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
 DEFAULT_THRESHOLD = 0.5
 BALANCED = "balanced"
+# the config.json fields this module owns (see the module docstring)
+CONFIG_FIELDS = ("problem_type", "id2label", "label2id", "class_weights", "decision_thresholds", "text_pair")
 
 
 def check_problem_type(problem_type: str) -> str:
@@ -77,7 +79,8 @@ def config_fields(
     """The config.json fields of a model for this problem: keyword arguments for any `PretrainedConfig`.
 
     `label_names` are the classes (single-label), the labels (multi-label) or the single name of the predicted
-    value (regression). Multi-label thresholds start at 0.5 each when not given.
+    value (regression). `decision_thresholds` is left out when not given (0.5 each until tuned), so that loading a
+    trained folder with these fields keeps the thresholds it saved.
     """
     check_problem_type(problem_type)
     label_names = [str(name) for name in label_names]
@@ -89,20 +92,32 @@ def config_fields(
         raise ValueError("class weights weigh classes or labels; a regression model has none")
     if class_weights is not None and len(class_weights) != len(label_names):
         raise ValueError(f"class_weights has {len(class_weights)} entries for {len(label_names)} labels")
-    thresholds = None
-    if problem_type == MULTI_LABEL:
-        thresholds = [DEFAULT_THRESHOLD] * len(label_names) if decision_thresholds is None else decision_thresholds
-        thresholds = check_thresholds(thresholds, len(label_names))
-    elif decision_thresholds is not None:
-        raise ValueError(f"decision thresholds are for multi-label models, not {problem_type}")
-    return {
+    fields = {
         "problem_type": problem_type,
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: index for index, name in enumerate(label_names)},
         "class_weights": None if class_weights is None else [float(weight) for weight in class_weights],
-        "decision_thresholds": thresholds,
         "text_pair": bool(text_pair),
     }
+    if decision_thresholds is not None:
+        if problem_type != MULTI_LABEL:
+            raise ValueError(f"decision thresholds are for multi-label models, not {problem_type}")
+        fields["decision_thresholds"] = check_thresholds(decision_thresholds, len(label_names))
+    return fields
+
+
+def apply_fields(config: Any, fields: dict[str, Any]) -> Any:
+    """Set `config_fields(...)` on an existing config and return it. Setting them as attributes, rather than as
+    keyword arguments of `from_pretrained`, is what keeps them: transformers drops keyword arguments that are not
+    fields of the config class (class_weights, decision_thresholds, text_pair of a BertConfig)."""
+    for name, value in fields.items():
+        setattr(config, name, value)
+    return config
+
+
+def fields_of(config: Any) -> dict[str, Any]:
+    """The fields of `CONFIG_FIELDS` that `config` holds, to hand on to another config (e.g. a wrapper's)."""
+    return {name: getattr(config, name) for name in CONFIG_FIELDS if getattr(config, name, None) is not None}
 
 
 def check_thresholds(thresholds: Sequence[float], num_labels: int) -> list[float]:
@@ -302,7 +317,10 @@ __all__ = [
     "check_label_smoothing",
     "check_problem_type",
     "compute_loss",
+    "CONFIG_FIELDS",
+    "apply_fields",
     "config_fields",
+    "fields_of",
     "decide",
     "decision_names",
     "decision_thresholds",

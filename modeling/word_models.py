@@ -14,6 +14,7 @@ from modeling.configuration_lstm import LstmConfig
 from modeling.embeddings import WordVectors, embedding_matrix, load_word_vectors
 from modeling.modeling_glove import GloveForSequenceClassification
 from modeling.modeling_lstm import LstmForSequenceClassification
+from modeling.problem_types import SINGLE_LABEL, config_fields
 from modeling.word_tokenizer import build_word_tokenizer
 from textcls_errors import TextclsError
 
@@ -37,6 +38,7 @@ def build_word_model(
     model_kwargs: dict[str, Any] | None = None,
     model_max_length: int = 512,
     cache_dir: str | None = None,
+    problem: dict[str, Any] | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """A freshly initialised GloVe or RNN classifier and the word tokenizer it reads.
 
@@ -45,7 +47,9 @@ def build_word_model(
     vectors. `model_kwargs` sets the config's other fields (`hidden_size`, `cell`, `pooling`, `freeze_embeddings`,
     ...; `embedding_dim` only with random vectors, since pretrained vectors fix it). `model_max_length` is where the
     saved tokenizer truncates when a pipeline asks it to: these models have no position limit of their own.
-    `cache_dir` is where parsed vector files are cached when their own folder is read-only.
+    `cache_dir` is where parsed vector files are cached when their own folder is read-only. `problem` is
+    `problem_types.config_fields(...)` (default: single-label over `label_names`); with its `text_pair`, the
+    tokenizer joins a pair with [SEP] (pass both texts of every pair in `train_texts`).
     """
     if model_type not in WORD_MODELS:
         raise TextclsError(f"model_type must be one of {', '.join(map(repr, WORD_MODELS))}; got {model_type!r}")
@@ -59,6 +63,8 @@ def build_word_model(
         )
     if not label_names:
         raise TextclsError("label_names is empty: a classifier needs at least one class")
+    if problem is None:
+        problem = config_fields(SINGLE_LABEL, label_names)
     _make_config(model_type, config_class, model_kwargs)  # fail on a bad setting before loading any vectors
 
     vectors: WordVectors | None = None
@@ -78,6 +84,7 @@ def build_word_model(
         keep_word=vectors.index.__contains__ if vectors is not None else None,
         max_vocab_size=max_vocab_size,
         model_max_length=model_max_length,
+        text_pair=problem["text_pair"],
     )
     config = _make_config(
         model_type,
@@ -86,8 +93,7 @@ def build_word_model(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         embedding_init="pretrained" if vectors is not None else "random",
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
+        **problem,
     )
     model = model_class(config)
     if vectors is not None:

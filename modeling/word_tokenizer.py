@@ -21,10 +21,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from gensim.utils import simple_preprocess
-from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
+PAD_TOKEN, UNK_TOKEN, SEP_TOKEN = "[PAD]", "[UNK]", "[SEP]"
 MIN_WORD_LENGTH, MAX_WORD_LENGTH = 2, 15  # simple_preprocess's defaults
 
 _WORD_CHAR = r"[\p{L}\p{Nl}\p{No}_]"
@@ -70,8 +70,12 @@ def build_word_tokenizer(
     max_vocab_size: int = 20000,
     min_frequency: int = 1,
     model_max_length: int = 512,
+    text_pair: bool = False,
 ) -> PreTrainedTokenizerFast:
     """A WordLevel tokenizer whose vocabulary is the words of `texts` for which `keep_word` is true.
+
+    With `text_pair`, `tokenizer(text, text_pair)` reads the two texts joined by a [SEP] token (id 2, its own
+    trained vector), so the model can tell where the first ends; a single text has no special tokens either way.
 
     `keep_word` is typically "has a pretrained vector", so that every id but [UNK] gets one. Words are ordered by
     frequency (ties alphabetically), kept when they occur at least `min_frequency` times, and capped so that the
@@ -91,16 +95,23 @@ def build_word_tokenizer(
         key=lambda word: (-counts[word], word),
     )
     vocab = {PAD_TOKEN: 0, UNK_TOKEN: 1}
+    if text_pair:
+        vocab[SEP_TOKEN] = 2
     for word in words[: max_vocab_size - len(vocab)]:
         vocab[word] = len(vocab)
 
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
     backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = gensim_like_pre_tokenizer()
+    if text_pair:
+        backend.post_processor = processors.TemplateProcessing(
+            single="$A", pair=f"$A {SEP_TOKEN} $B", special_tokens=[(SEP_TOKEN, vocab[SEP_TOKEN])]
+        )
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         pad_token=PAD_TOKEN,
         unk_token=UNK_TOKEN,
+        sep_token=SEP_TOKEN if text_pair else None,
         model_max_length=model_max_length,
         padding_side="right",  # the RNN packs sequences by length and needs the real tokens first
         truncation_side="right",

@@ -12,8 +12,10 @@ from datasets import ClassLabel, List, Value
 from data_scripts import label_names_of_features, load_corpus, problem_type_of_features
 from data_scripts.labels import multi_hot
 from textcls_errors import TextclsError
+from training.arguments import parse_arguments
 
 MULTI = "multi_label_classification"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:
@@ -205,3 +207,27 @@ def test_sts_benchmark_reads_as_pair_regression(data_dir, caplog):
     scores = corpus["train"]["label"]
     assert min(scores) == 0.0 and max(scores) == 5.0
     assert all(text and pair for text, pair in zip(corpus["train"]["text"], corpus["train"]["text_pair"], strict=True))
+
+
+def test_test_split_percentage_holds_out_a_test_split(tmp_path):
+    rows = [{"text": f"t{i}", "label": ["a"] if i % 2 else []} for i in range(40)]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    corpus = load_corpus(None, train_file=path, test_split_percentage=25, validation_split_percentage=10, seed=1)
+    assert list(corpus) == ["train", "validation", "test"]
+    assert (len(corpus["train"]), len(corpus["validation"]), len(corpus["test"])) == (27, 3, 10)
+    texts = [set(corpus[split]["text"]) for split in corpus]
+    assert not (texts[0] & texts[2]) and not (texts[1] & texts[2])  # test rows are never trained or validated on
+    with pytest.raises(TextclsError, match="already has one"):
+        load_corpus(None, train_file=path, test_file=path, test_split_percentage=25)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("config", ["minilm_semeval_ec.json", "glove_semeval_ec.json", "minilm_stsb.json"])
+def test_shipped_configs_read_the_shared_data(config, data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("TEXTCLS_DATA_DIR", str(data_dir))
+    arguments = parse_arguments([str(REPO / "configs" / config), "--output_dir", str(tmp_path)])
+    data_args, training_args = arguments[1], arguments[-1]
+    corpus = load_corpus(None, **data_args.corpus_settings(), seed=training_args.seed)
+    assert list(corpus) == ["train", "validation", "test"]
+    expected = "regression" if "stsb" in config else MULTI
+    assert problem_type_of_features(corpus["train"].features) == expected

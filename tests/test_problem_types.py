@@ -13,6 +13,7 @@ from torch.nn import functional
 from transformers import AutoModelForSequenceClassification, BertConfig, TrainingArguments
 
 from modeling import GloveConfig, GloveForSequenceClassification, problem_types
+from modeling.classifier_heads import classifier_config
 from modeling.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from training.trainer import ClassificationTrainer
 
@@ -26,9 +27,10 @@ def config_for(problem_type, names=("a", "b", "c"), **fields):
 def test_config_fields_record_the_problem_for_every_type():
     single = problem_types.config_fields(SINGLE_LABEL, ["neg", "pos"], class_weights=[1.0, 3.0])
     assert single["id2label"] == {0: "neg", 1: "pos"} and single["class_weights"] == [1.0, 3.0]
-    assert single["decision_thresholds"] is None and single["text_pair"] is False
+    assert "decision_thresholds" not in single and single["text_pair"] is False
     multi = problem_types.config_fields(MULTI_LABEL, ["joy", "anger", "fear"], text_pair=True)
-    assert multi["decision_thresholds"] == [0.5, 0.5, 0.5] and multi["text_pair"] is True
+    assert "decision_thresholds" not in multi and multi["text_pair"] is True
+    assert problem_types.decision_thresholds(BertConfig(**multi)).tolist() == [0.5, 0.5, 0.5]
     regression = BertConfig(**problem_types.config_fields(REGRESSION, ["score"]))
     assert regression.num_labels == 1 and problem_types.problem_type_of(regression) == REGRESSION
     with pytest.raises(ValueError, match="regression model has none"):
@@ -141,7 +143,7 @@ def test_word_models_score_with_the_same_loss_and_their_folder_carries_it(tmp_pa
     model.save_pretrained(tmp_path)
     assert (tmp_path / "problem_types.py").is_file()  # copied as the modeling file's relative import
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["problem_type"] == MULTI_LABEL and saved["decision_thresholds"] == [0.5, 0.5, 0.5]
+    assert saved["problem_type"] == MULTI_LABEL and "decision_thresholds" not in saved
     assert saved["class_weights"] == [2.0, 1.0, 1.0]
     # Loaded without this project on the path: the folder's own copies of the code are enough.
     script = (
@@ -160,6 +162,22 @@ def test_word_models_score_with_the_same_loss_and_their_folder_carries_it(tmp_pa
 def isolated_env(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     return env | {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+
+
+def test_fields_survive_a_transformers_config_and_its_save(tmp_path):
+    """from_pretrained drops keyword arguments a BertConfig does not declare; apply_fields sets them."""
+    BertConfig(num_labels=2).save_pretrained(tmp_path)
+    fields = problem_types.config_fields(MULTI_LABEL, ["x", "y"], class_weights=[2.0, 1.0], text_pair=True)
+    dropped = BertConfig.from_pretrained(tmp_path, **fields)
+    assert getattr(dropped, "class_weights", None) is None  # why apply_fields exists
+    config = problem_types.apply_fields(BertConfig.from_pretrained(tmp_path), fields)
+    problem_types.set_decision_thresholds(config, [0.3, 0.7])
+    config.save_pretrained(tmp_path)
+    saved = BertConfig.from_pretrained(tmp_path)
+    assert problem_types.fields_of(saved) == {**fields, "decision_thresholds": [0.3, 0.7]} | {
+        "id2label": {0: "x", 1: "y"}
+    }
+    assert saved.num_labels == 2 and problem_types.reads_text_pairs(saved)
 
 
 def test_the_trainer_gives_class_weights_to_a_transformer_too(tmp_path):
@@ -182,3 +200,11 @@ def test_the_trainer_gives_class_weights_to_a_transformer_too(tmp_path):
     )
     torch.testing.assert_close(loss, expected)
     assert not torch.allclose(loss, model(**inputs).loss)  # BERT's own, unweighted loss differs
+
+
+def test_an_mlp_head_keeps_the_problem_of_its_backbone_config():
+    fields = problem_types.config_fields(REGRESSION, ["score"], text_pair=True)
+    backbone = problem_types.apply_fields(BertConfig(hidden_size=8, num_attention_heads=2), fields)
+    mlp = classifier_config(backbone, "mlp", [4], 0.1)
+    assert mlp.model_type == "textcls-transformer-mlp"
+    assert problem_types.fields_of(mlp) == problem_types.fields_of(backbone) and mlp.num_labels == 1

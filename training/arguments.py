@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -279,6 +280,13 @@ class DataArguments:
         default=None,
         metadata={"help": "20newsgroups: strip any of headers, footers, quotes (as scikit-learn does)."},
     )
+    test_split_percentage: float | None = field(
+        default=None,
+        metadata={
+            "help": "Percent of train held out (seeded; stratified when single-label) as the test split, for data "
+            "that comes as one file (e.g. SemEval-2018 E-c). Not with test_file."
+        },
+    )
     validation_split_percentage: float = field(
         default=10.0,
         metadata={"help": "Percent of train held out (stratified, seeded) when the corpus has no validation split."},
@@ -331,13 +339,16 @@ class DataArguments:
             raise TextclsError(f"max_seq_length must be at least 8 tokens; got {self.max_seq_length}.")
         if self.delimiter == "\\t":  # typed on a command line as backslash-t
             self.delimiter = "\t"
+        for name in ("train_file", "validation_file", "test_file"):  # "$TEXTCLS_DATA_DIR/..." in shared configs
+            if getattr(self, name) is not None:
+                setattr(self, name, os.path.expandvars(getattr(self, name)))
 
     def corpus_settings(self, with_samples: bool = True) -> dict:
         """The keyword arguments of `data_scripts.load_corpus` that these settings give (sample limits optional)."""
         names = [
             "data_dir", "train_file", "validation_file", "test_file", "text_columns", "label_column", "categories",
             "remove", "validation_split_percentage", "label_columns", "label_separator", "problem_type",
-            "text_pair_column", "text_pair", "delimiter", "column_names", "quoting",
+            "text_pair_column", "text_pair", "delimiter", "column_names", "quoting", "test_split_percentage",
         ]  # fmt: skip
         if with_samples:
             names += ["max_train_samples", "max_eval_samples", "max_predict_samples"]

@@ -17,6 +17,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.neighbors import KNeighborsClassifier
 from torch.utils.data import DataLoader
 
+from modeling import problem_types
 from textcls_errors import TextclsError
 
 KNN_NEIGHBOURS = 10
@@ -49,7 +50,8 @@ def document_embeddings(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The document vector of every row, batched and without gradients; the model's mode is restored after.
 
-    With `with_predictions`, also the predicted class of every row (from the same forward pass).
+    With `with_predictions`, also every row's decision from the same forward pass (`problem_types.predict`: a
+    class id, or a 0/1 row of labels for multi-label).
     """
     inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in dataset.column_names]
     loader = DataLoader(dataset.select_columns(inputs), batch_size=batch_size, collate_fn=collate)
@@ -64,7 +66,7 @@ def document_embeddings(
         for batch in loader:
             outputs = model(**{name: batch[name].to(device) for name in inputs}, output_hidden_states=True)
             vectors.append(outputs.hidden_states[-1][:, 0].float().cpu().numpy())
-            predictions.append(outputs.logits.argmax(dim=-1).cpu().numpy())
+            predictions.append(problem_types.predict(model.config, outputs.logits))
     if with_predictions:
         return np.concatenate(vectors), np.concatenate(predictions)
     return np.concatenate(vectors)
@@ -76,6 +78,15 @@ def _restore_mode(model: torch.nn.Module, was_training: bool):
         yield
     finally:
         model.train(was_training)
+
+
+def rarest_label_groups(label_matrix: np.ndarray, label_frequency: Sequence[float]) -> np.ndarray:
+    """One group per multi-label row for colouring and separation: its rarest label (by `label_frequency`, e.g.
+    training counts), or `len(label_frequency)` ("no label") for a row without any."""
+    label_matrix = np.asarray(label_matrix) > 0.5
+    frequency = np.asarray(label_frequency, dtype=np.float64)
+    masked = np.where(label_matrix, frequency, np.inf)
+    return np.where(label_matrix.any(axis=1), masked.argmin(axis=1), len(frequency))
 
 
 def separation_metrics(embeddings: np.ndarray, labels: Sequence[int], seed: int = 0) -> dict[str, float]:

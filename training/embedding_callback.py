@@ -34,6 +34,10 @@ class ClassSeparationCallback(TrainerCallback):
 
     Only the main process embeds the whole sample and writes: no rows are split across processes, so none is
     counted twice, and the others go on training (they wait for it at the next synchronisation).
+
+    Multi-label: `groups` maps 0/1 label rows to one group per document (e.g. `rarest_label_groups`), whose names
+    are `label_names`; colours and separation numbers use the groups, and a document is circled as a mistake when
+    its predicted label set differs from its gold one. `group_note` says so in embedding_separation.json.
     """
 
     def __init__(
@@ -48,9 +52,14 @@ class ClassSeparationCallback(TrainerCallback):
         three_d: bool = True,
         eval_every: int = 0,
         log: Callable[[dict[str, float]], None] | None = None,
+        groups: Callable[[np.ndarray], np.ndarray] | None = None,
+        group_note: str | None = None,
     ):
         self.sample = sample
-        self.labels = np.asarray(sample["label"])
+        self.gold = np.asarray(sample["label"])
+        self.groups = groups
+        self.group_note = group_note
+        self.labels = self.gold if groups is None else groups(self.gold)
         self.texts = list(texts)
         self.label_names = list(label_names)
         self.output_dir = Path(output_dir)
@@ -77,7 +86,7 @@ class ClassSeparationCallback(TrainerCallback):
         vectors, predictions, metrics = self._measure(model, state, "before")
         coords = tsne_projection(vectors, 2, self.seed)
         self._before = (stage, coords, metrics)
-        self._to_wandb(args, state, "before", coords, predictions)
+        self._to_wandb(args, state, "before", coords, self._grouped(predictions))
         self.seconds += time.perf_counter() - started
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
@@ -96,9 +105,9 @@ class ClassSeparationCallback(TrainerCallback):
             [(f"step {state.global_step} (epoch {state.epoch or 0:.2f})", coords, metrics)],
             self.labels,
             self.label_names,
-            predictions != self.labels,
+            self._mistakes(predictions),
         )
-        self._to_wandb(args, state, "step", coords, predictions, png)
+        self._to_wandb(args, state, "step", coords, self._grouped(predictions), png)
         self.seconds += time.perf_counter() - started
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
@@ -116,7 +125,7 @@ class ClassSeparationCallback(TrainerCallback):
             panels,
             self.labels,
             self.label_names,
-            predictions != self.labels,
+            self._mistakes(predictions),
         )
         html = None
         if self.three_d:  # 3D t-SNE takes about twice as long as 2D: at the end only
@@ -126,15 +135,26 @@ class ClassSeparationCallback(TrainerCallback):
                 self.labels,
                 self.label_names,
                 self.texts,
-                predictions,
+                self._grouped(predictions),
                 title=f"Document embeddings after training: t-SNE of {len(self.labels)} validation documents",
             )
-        self._to_wandb(args, state, "after", panels[-1][1], predictions, png, html)
+        self._to_wandb(args, state, "after", panels[-1][1], self._grouped(predictions), png, html)
         self.seconds += time.perf_counter() - started
         self.results["embedding_seconds"] = round(self.seconds, 2)
         record = {"documents": len(self.labels), **self.results, "history": self.history}
+        if self.group_note:
+            record["groups"] = self.group_note
         (self.output_dir / "embedding_separation.json").write_text(json.dumps(record, indent=2) + "\n")
         logger.info("class separation of %d validation documents: %s", len(self.labels), self.results)
+
+    def _mistakes(self, predictions: np.ndarray) -> np.ndarray:
+        """Whether each document's decision differs from its gold label (any label of a multi-label row)."""
+        differs = np.asarray(predictions) != self.gold
+        return differs.any(axis=1) if differs.ndim == 2 else differs
+
+    def _grouped(self, predictions: np.ndarray) -> np.ndarray:
+        """Decisions as the groups the maps colour by (the predicted classes themselves when single-label)."""
+        return predictions if self.groups is None else self.groups(predictions)
 
     def _measure(self, model, state, stage: str) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Embed the sample, score the separation, and record and log the numbers of this stage."""

@@ -66,6 +66,7 @@ SHARED_FILES = (
     "classification_report.txt",
     "embeddings_tsne.png",
     "confusion_matrix.png",
+    "predictions_scatter.png",
     "training_curves.png",
 )
 

@@ -2,6 +2,10 @@
 
 Texts are not padded here: the data collator pads each batch to its longest member, which on short
 texts is several times faster than padding everything to max_seq_length.
+
+Pairs (a `text_pair` column) are encoded as `tokenizer(text, text_pair)`, the tokenizer's own pair template
+([CLS] a [SEP] b [SEP] with token_type_ids for BERT; a [SEP] b for the word tokenizer), cutting the longer text
+first. Multi-label labels (ids of a row's labels) become the multi-hot float vector the loss reads.
 """
 
 from __future__ import annotations
@@ -9,7 +13,10 @@ from __future__ import annotations
 from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
+from data_scripts.labels import label_names_of_features, multi_hot, problem_type_of_features
 from data_scripts.map_cache import cache_file_names
+from modeling.problem_types import MULTI_LABEL
+from textcls_errors import TextclsError
 
 # Sun et al. (2019), "How to Fine-Tune BERT for Text Classification": head 128 + tail 382 of 510.
 PAPER_HEAD_SHARE = 128 / 510
@@ -43,11 +50,35 @@ def make_tokenize_function(
     truncation_side: str = "head",
     head_tokens: int | None = None,
     pad_to_max_length: bool = False,
+    text_pair: bool = False,
+    num_labels: int | None = None,
 ):
-    """A batched map function: text -> input_ids, attention_mask (…), length."""
+    """A batched map function: text (and text_pair) -> input_ids, attention_mask (…), length; with `num_labels`,
+    the multi-label `label` (ids per row) -> a multi-hot float vector."""
     head, tail = split_budget(max_seq_length, tokenizer.num_special_tokens_to_add(), truncation_side, head_tokens)
+    if text_pair and truncation_side != "head":
+        raise TextclsError(
+            f"truncation_side={truncation_side!r} cuts one text; a pair is cut longest text first, at its end. "
+            "Leave truncation_side at 'head' for text pairs."
+        )
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
+        out = tokenize_pairs(batch) if text_pair else tokenize_texts(batch)
+        if pad_to_max_length:
+            out = tokenizer.pad(out, padding="max_length", max_length=max_seq_length)
+            out = {key: list(values) for key, values in out.items()}
+        out["length"] = [len(ids) for ids in out["input_ids"]]
+        if num_labels is not None:
+            out["label"] = multi_hot(batch["label"], num_labels).tolist()
+        return out
+
+    def tokenize_pairs(batch: dict[str, list]) -> dict[str, list]:
+        encoded = tokenizer(
+            batch["text"], batch["text_pair"], truncation="longest_first", max_length=max_seq_length, verbose=False
+        )
+        return {key: list(values) for key, values in encoded.items()}
+
+    def tokenize_texts(batch: dict[str, list]) -> dict[str, list]:
         # Tokenize whole texts once, then cut: the same code serves head, tail and head+tail.
         full = tokenizer(batch["text"], truncation=False, return_special_tokens_mask=True, verbose=False)
         columns = [key for key in full if key != "special_tokens_mask"]
@@ -56,10 +87,6 @@ def make_tokenize_function(
             cut = truncate_encoding({key: full[key][i] for key in columns}, special_mask, head, tail)
             for key in columns:
                 out[key].append(cut[key])
-        if pad_to_max_length:
-            out = tokenizer.pad(out, padding="max_length", max_length=max_seq_length)
-            out = {key: list(values) for key, values in out.items()}
-        out["length"] = [len(ids) for ids in out["input_ids"]]
         return out
 
     return tokenize
@@ -77,14 +104,21 @@ def tokenize_corpus(
     overwrite_cache: bool = False,
     cache_dir: str | None = None,
 ) -> DatasetDict:
-    """Tokenize every split; keeps `label` and adds `length` (used by length-grouped batching)."""
+    """Tokenize every split; keeps `label` (multi-label: as a multi-hot float vector) and adds `length` (used by
+    length-grouped batching)."""
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
-    tokenize = make_tokenize_function(tokenizer, max_seq_length, truncation_side, head_tokens, pad_to_max_length)
+    train = next(iter(corpus.values()))
+    text_pair = "text_pair" in train.column_names
+    multi_label = problem_type_of_features(train.features) == MULTI_LABEL
+    num_labels = len(label_names_of_features(train.features)) if multi_label else None
+    tokenize = make_tokenize_function(
+        tokenizer, max_seq_length, truncation_side, head_tokens, pad_to_max_length, text_pair, num_labels
+    )
     return corpus.map(
         tokenize,
         batched=True,
         num_proc=num_proc,
-        remove_columns=["text"],
+        remove_columns=["text", "text_pair"] if text_pair else ["text"],
         load_from_cache_file=not overwrite_cache,
         cache_file_names=cache_file_names(corpus, tokenize, cache_dir),
         desc="Tokenizing",
