@@ -38,10 +38,10 @@ from inference.classifier import add_reading_arguments
 from inference.explanation_html import attributions_html, explanation_page
 from inference.explanation_plots import plot_cls_attention, plot_top_tokens
 from inference.files import Chunk, read_inputs
-from inference.outputs import LABEL_SET_SEPARATOR
 from inference.text_pairs import PAIR, with_pair_column
 from modeling import problem_types
 from textcls_errors import TextclsError, run_cli
+from training.reports import LABEL_SET_SEPARATOR
 
 logger = logging.getLogger("explain")
 

@@ -46,7 +46,7 @@ from training.arguments import parse_arguments
 from training.class_separation import rarest_label_groups, stratified_sample
 from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
-from training.hp_search import prepare_search, run_search, sweep_run_output_dir
+from training.hp_search import check_search_for_problem, prepare_search, run_search, sweep_run_output_dir
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
 from training.metrics import BEST_MODEL_METRIC, METRIC_NAMES, greater_is_better, metrics_for, tune_thresholds
@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ", ".join(label_names[:12]) + (", ..." if len(label_names) > 12 else ""),
     )
     problem = problem_settings(problem_type, label_names, corpus, training_args)
+    if search is not None:  # the sweep's metric and parameters, now that the problem type is known
+        check_search_for_problem(search, problem_type)
     if training_args.do_predict and "test" not in corpus:
         raise TextclsError("do_predict is set but the corpus has no test split: give test_file or --do_predict false")
 

@@ -113,9 +113,16 @@ class TextClassifier:
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
         self.tokenizer = tokenizer
         # Ids of already cleaned texts, cut as training cut them (explanations reuse it to read a text alike).
-        self.tokenize = make_tokenize_function(
-            tokenizer, self.max_length, truncation_side or saved_cut.get("side", "head"), saved_cut.get("head_tokens")
-        )
+        try:  # pairs as training read them: tokenizer(text, text_pair), the longer text cut first
+            self.tokenize = make_tokenize_function(
+                tokenizer,
+                self.max_length,
+                truncation_side or saved_cut.get("side", "head"),
+                saved_cut.get("head_tokens"),
+                text_pair=self.reads_pairs,
+            )
+        except TextclsError as error:
+            raise TextclsError(f"--truncation_side for the pair model in {model_dir}: {error}") from None
         saved = getattr(config, "text_cleaning", None)
         self.cleaning = TextCleaning(**saved, wordnet_dir=wordnet_dir) if saved else None
         self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
@@ -178,16 +185,7 @@ class TextClassifier:
             return self.tokenize({"text": self.clean(texts)})
         if len(text_pairs) != len(texts):
             raise TextclsError(f"{len(texts)} texts but {len(text_pairs)} second texts: give one pair per row")
-        encoded = self.tokenizer(
-            self.clean(texts),
-            self.clean(text_pairs),
-            truncation="longest_first",
-            max_length=self.max_length,
-            verbose=False,
-        )
-        encoded = {key: list(values) for key, values in encoded.items()}
-        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
-        return encoded
+        return self.tokenize({"text": self.clean(texts), "text_pair": self.clean(text_pairs)})
 
     def logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
         """Logits of shape (len(texts), number of outputs), from whichever backend was chosen."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from modeling import problem_types
 from textcls_errors import TextclsError
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,19 @@ class LogitsOnly(torch.nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
 
 
-def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str]) -> Path:
+def encode_batch(tokenizer, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> dict:
+    """A padded batch of texts, or of pairs (tokenizer(text, text_pair): the second text marked by token_type_ids
+    where the model has them, so that the graph takes that input too)."""
+    pairs = None if text_pairs is None else list(text_pairs)
+    return tokenizer(list(texts), pairs, padding=True, truncation=True, return_tensors="pt")
+
+
+def export_onnx(
+    model, tokenizer, path: str | Path, sample_texts: Sequence[str], sample_pairs: Sequence[str] | None = None
+) -> Path:
     """Write `path` with dynamic batch and sequence axes; returns it."""
     model = model.eval()
-    encoded = tokenizer(list(sample_texts), padding=True, truncation=True, return_tensors="pt")
+    encoded = encode_batch(tokenizer, sample_texts, sample_pairs)
     names = [name for name in INPUTS if name in encoded]
     batch, sequence = (torch.export.Dim(axis) for axis in DYNAMIC_AXES)
     path = Path(path)
@@ -77,16 +87,37 @@ def export_onnx(model, tokenizer, path: str | Path, sample_texts: Sequence[str])
     return path
 
 
-def compare_with_torch(model, tokenizer, path: str | Path, texts: Sequence[str], batch_size: int = 32) -> dict:
-    """Max |logit difference| and the number of predicted labels that differ between onnxruntime and PyTorch on
-    `texts`, and both throughputs (texts/s)."""
+def decisions_changed(config, onnx_logits: np.ndarray, torch_logits: np.ndarray) -> int | None:
+    """How many texts get another decision from the two logits, as `problem_types.predict` decides: another class,
+    or another label set (the thresholds of config.json applied); None for regression (a value, not a label: its
+    difference is the logit difference)."""
+    if problem_types.problem_type_of(config) == problem_types.REGRESSION:
+        return None
+    ours, theirs = problem_types.predict(config, onnx_logits), problem_types.predict(config, torch_logits)
+    differs = ours != theirs
+    return int(differs.reshape(len(differs), -1).any(axis=1).sum())
+
+
+def compare_with_torch(
+    model,
+    tokenizer,
+    path: str | Path,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    text_pairs: Sequence[str] | None = None,
+) -> dict:
+    """Max |logit difference| and the number of texts whose decision differs (`decisions_changed`) between
+    onnxruntime and PyTorch on `texts` (and their `text_pairs`), and both throughputs (texts/s)."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     wanted = [item.name for item in session.get_inputs()]
     model = model.eval()
     batches = [list(texts[start : start + batch_size]) for start in range(0, len(texts), batch_size)]
-    encoded = [tokenizer(batch, padding=True, truncation=True, return_tensors="pt") for batch in batches]
+    pair_batches = [None] * len(batches)
+    if text_pairs is not None:
+        pair_batches = [list(text_pairs[start : start + batch_size]) for start in range(0, len(texts), batch_size)]
+    encoded = [encode_batch(tokenizer, batch, pairs) for batch, pairs in zip(batches, pair_batches, strict=True)]
 
     # one untimed batch each first: allocations and thread pools are set up on first use
     session.run(None, {name: encoded[0][name].numpy() for name in wanted})
@@ -97,10 +128,13 @@ def compare_with_torch(model, tokenizer, path: str | Path, texts: Sequence[str],
     onnx_seconds = time.perf_counter() - started
     started = time.perf_counter()
     with torch.no_grad():
-        torch_logits = [model(**{name: batch[name] for name in wanted}).logits.numpy() for batch in encoded]
+        # PyTorch reads every input the tokenizer makes: an input the graph lost (token_type_ids, say) shows here
+        torch_logits = [
+            model(**{name: batch[name] for name in INPUTS if name in batch}).logits.numpy() for batch in encoded
+        ]
     torch_seconds = time.perf_counter() - started
     difference = max(float(np.abs(a - b).max()) for a, b in zip(onnx_logits, torch_logits, strict=True))
-    changed = sum(int((a.argmax(-1) != b.argmax(-1)).sum()) for a, b in zip(onnx_logits, torch_logits, strict=True))
+    changed = decisions_changed(model.config, np.concatenate(onnx_logits), np.concatenate(torch_logits))
     return {
         "texts": len(texts),
         "max_abs_logit_difference": difference,

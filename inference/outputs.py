@@ -18,9 +18,7 @@ import numpy as np
 import pandas as pd
 
 from modeling import problem_types
-
-# How a label set is written in one text column ("joy|optimism"; an empty string is the empty set).
-LABEL_SET_SEPARATOR = "|"
+from training.reports import LABEL_SET_SEPARATOR  # a label set in one column, as predictions.csv writes it
 
 
 @dataclass

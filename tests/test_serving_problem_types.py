@@ -2,6 +2,8 @@
 models whose config.json records the problem type as run_classification.py does (problem_types.config_fields)."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,9 +12,11 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 import explain
+import export_onnx
 import predict
 from inference import TextClassifier
 from inference.attributions import attribute, attribute_predicted, differentiable_scores
+from inference.onnx_export import decisions_changed
 from inference.outputs import outputs_from_logits, prediction_columns
 from modeling import problem_types
 from tests.tiny_models import build_tiny_model, build_tiny_word_model
@@ -229,3 +233,33 @@ def test_explain_cli_for_multi_label_errors_and_pairs(multi_label_dir, pair_dir,
                   str(tmp_path / "pair"), "--n_steps", "4"])  # fmt: skip
     html = (tmp_path / "pair" / "explanations.html").read_text()
     assert "value" in html and "lake" not in html and "happy" in html
+
+
+def test_onnx_parity_counts_decisions_as_problem_types_decides():
+    config = AutoConfig.for_model(
+        "bert", **problem_types.config_fields(problem_types.MULTI_LABEL, EMOTIONS, decision_thresholds=[0.5, 0.9, 0.5])
+    )
+    torch_logits = np.array([[0.1, 2.0, -1.0], [0.1, 2.0, -1.0], [3.0, 3.0, 3.0]])
+    # row 1: joy 0.881 -> 0.891 stays under its 0.9 threshold; row 2: anger crosses 0.5; row 3: unchanged
+    onnx_logits = np.array([[0.1, 2.1, -1.0], [-0.1, 2.0, -1.0], [3.0, 3.0, 3.0]])
+    assert decisions_changed(config, onnx_logits, torch_logits) == 1
+    single = AutoConfig.for_model("bert", **problem_types.config_fields(problem_types.SINGLE_LABEL, EMOTIONS))
+    assert decisions_changed(single, onnx_logits, torch_logits) == 0
+    regression = AutoConfig.for_model("bert", **problem_types.config_fields(problem_types.REGRESSION, ["score"]))
+    assert decisions_changed(regression, onnx_logits[:, :1], torch_logits[:, :1]) is None
+
+
+def test_pair_model_exports_with_token_type_ids_and_predicts_alike(pair_dir, tmp_path):
+    import onnxruntime
+
+    folder = Path(shutil.copytree(pair_dir, tmp_path / "pair"))
+    report = export_onnx.main(["--model_dir", str(folder)])
+    assert report["labels_changed"] is None and report["max_abs_logit_difference"] < 1e-4
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [item.name for item in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
+    onnx_values = TextClassifier(folder, device="cpu", backend="onnx").logits(TEXTS, SECOND)
+    np.testing.assert_allclose(onnx_values[:, 0], direct_logits(pair_dir, TEXTS, SECOND)[:, 0], atol=1e-4)
+    table = tmp_path / "check.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(table, index=False)
+    with pytest.raises(TextclsError, match="reads text pairs: give the --check_texts table's second-text column"):
+        export_onnx.main(["--model_dir", str(folder), "--check_texts", str(table)])

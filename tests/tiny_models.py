@@ -35,7 +35,7 @@ def train_wordpiece(texts: list[str], vocab_size: int = 400) -> PreTrainedTokeni
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",  # the second text typed 1, as BERT's tokenizer does
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tokenizer.decoder = decoders.WordPiece()
@@ -136,6 +136,11 @@ def build_tiny_model(
         problem = dict(problem)
         config.update(problem_types.config_fields(problem.pop("problem_type"), names, **problem))
         config.num_labels = len(names)  # id2label sets it; re-applied for configs that cache the count
+    if family == "bert" and problem is not None and problem.get("text_pair"):
+        # as BertTokenizer(Fast) does: the second text is marked by token_type_ids (the trained tokenizer's
+        # defaults omit them, and a pair model without them could not tell the two texts apart)
+        tokenizer.model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+        tokenizer.init_kwargs["model_input_names"] = tokenizer.model_input_names  # saved in tokenizer_config.json
     model = AutoModelForSequenceClassification.from_config(config)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
@@ -149,10 +154,13 @@ def build_tiny_word_model(
     """A randomly initialised GloVe mean-pool or LSTM classifier (random 16-d vectors, so no vector file) with its word
     tokenizer, saved into `directory`; `problem` as in `build_tiny_model`."""
     kwargs = {"embedding_dim": 16} if family == "glove" else {"embedding_dim": 16, "hidden_size": 8}
-    model, tokenizer = build_word_model(family, texts, label_names, word_vectors=None, model_kwargs=kwargs)
+    fields = None
     if problem is not None:
         problem = dict(problem)
-        model.config.update(problem_types.config_fields(problem.pop("problem_type"), label_names, **problem))
+        fields = problem_types.config_fields(problem.pop("problem_type"), label_names, **problem)
+    model, tokenizer = build_word_model(
+        family, texts, label_names, word_vectors=None, model_kwargs=kwargs, problem=fields
+    )
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
