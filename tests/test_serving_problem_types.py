@@ -263,3 +263,18 @@ def test_pair_model_exports_with_token_type_ids_and_predicts_alike(pair_dir, tmp
     pd.DataFrame({"text": TEXTS}).to_csv(table, index=False)
     with pytest.raises(TextclsError, match="reads text pairs: give the --check_texts table's second-text column"):
         export_onnx.main(["--model_dir", str(folder), "--check_texts", str(table)])
+
+
+def test_word_model_pairs_read_as_training_joined_them(tmp_path):
+    """A GloVe pair classifier: its tokenizer joins the texts with [SEP]; predict and explain read both."""
+    torch.manual_seed(0)
+    problem = {"problem_type": problem_types.SINGLE_LABEL, "text_pair": True}
+    folder = build_tiny_word_model(tmp_path / "glove_pair", "glove", TEXTS + SECOND, ["same", "other"], problem)
+    classifier = TextClassifier(folder, device="cpu", backend="torch")
+    expected = torch.softmax(torch.tensor(direct_logits(folder, TEXTS, SECOND)), dim=-1).numpy()
+    np.testing.assert_allclose(classifier.predict_proba(TEXTS, SECOND), expected, atol=1e-5)
+    explained = attribute(classifier, TEXTS[2], text_pair=SECOND[2], n_steps=8)
+    separator = explained.text.index("‖")
+    assert "lake" in explained.tokens and explained.tokens[-1] == "calm"  # "The lake was calm."
+    assert explained.offsets[-1][0] > separator > explained.offsets[0][0]  # words of both texts, in order
+    assert [explained.text[start:end] for start, end in explained.offsets] == explained.tokens
