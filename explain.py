@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_options(options: argparse.Namespace) -> None:
+    if options.text_pair and not options.text:
+        raise TextclsError("--text_pair is the second text of a --text; for an --input file give --text_pair_column")
+    if options.text_pair_column and not options.input:
+        raise TextclsError("--text_pair_column names a column of an --input file (--errors reads predictions.csv's)")
     for name in ("errors", "n_steps", "n_samples", "top_k"):
         value = getattr(options, name)
         if value is not None and value <= 0:

@@ -278,3 +278,16 @@ def test_word_model_pairs_read_as_training_joined_them(tmp_path):
     assert "lake" in explained.tokens and explained.tokens[-1] == "calm"  # "The lake was calm."
     assert explained.offsets[-1][0] > separator > explained.offsets[0][0]  # words of both texts, in order
     assert [explained.text[start:end] for start, end in explained.offsets] == explained.tokens
+
+
+def test_explain_reads_pairs_from_a_table_and_refuses_misplaced_pair_options(pair_dir, tmp_path):
+    table = tmp_path / "pairs.csv"
+    pd.DataFrame({"text": TEXTS[:1], "second": SECOND[:1]}).to_csv(table, index=False)
+    common = ["--model_dir", str(pair_dir), "--output_dir", str(tmp_path / "out"), "--n_steps", "4", "--no_attention"]
+    with pytest.raises(TextclsError, match="--text_pair is the second text of a --text"):
+        explain.main([*common, "--input", str(table), "--text_pair", "x"])
+    with pytest.raises(TextclsError, match="--text_pair_column names a column of an --input file"):
+        explain.main([*common, "--text", TEXTS[0], "--text_pair_column", "second"])
+    explain.main([*common, "--input", str(table), "--text_pair_column", "second"])
+    records = [json.loads(line) for line in (tmp_path / "out" / "attributions.jsonl").read_text().splitlines()]
+    assert len(records) == 1 and records[0]["explains"] == "value" and "‖" in records[0]["text"]
