@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     problem = problem_settings(problem_type, label_names, corpus, training_args)
     if search is not None:  # the sweep's metric and parameters, now that the problem type is known
         check_search_for_problem(search, problem_type)
+    if problem["text_pair"] and cleaning_args.enabled:
+        raise TextclsError(
+            "text cleaning (simple_preprocess, remove_stopwords, wordnet_filter, stem, max_doc_tokens) reads one text "
+            "per row and would leave text_pair as it is; turn it off for sentence pairs (the word tokenizer already "
+            "splits words as simple_preprocess does)."
+        )
     if training_args.do_predict and "test" not in corpus:
         raise TextclsError("do_predict is set but the corpus has no test split: give test_file or --do_predict false")
 

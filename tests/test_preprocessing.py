@@ -7,6 +7,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, load_fro
 from transformers import AutoTokenizer
 
 from tests.tiny_models import build_tiny_model
+from textcls_errors import TextclsError
 from training.preprocessing import make_tokenize_function, split_budget, tokenize_corpus
 
 WORDS = [f"w{i}" for i in range(30)]
@@ -85,3 +86,27 @@ def test_second_run_reuses_the_tokenized_cache(tmp_path, storage):
     assert os.path.getmtime(cache_file) == written_at
     assert second["input_ids"] == first["input_ids"]
     assert set(second.column_names) == {"label", "input_ids", "attention_mask", "length"}
+
+
+def test_pairs_use_the_tokenizers_template_and_cut_the_longer_text_first():
+    """MiniLM's (BERT's) tokenizer: [CLS] a [SEP] b [SEP], token_type_ids 1 on the second text; multi-label ids
+    become a multi-hot vector."""
+    from datasets import List
+
+    from modeling.hub import resolve_model_path
+
+    minilm = AutoTokenizer.from_pretrained(resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"))
+    features = Features(
+        {"text": Value("string"), "text_pair": Value("string"), "label": List(ClassLabel(names=["x", "y", "z"]))}
+    )
+    rows = {"text": ["short one", LONG_TEXT], "text_pair": [LONG_TEXT, "tiny"], "label": [[0, 2], []]}
+    tokenized = tokenize_corpus(DatasetDict(train=Dataset.from_dict(rows, features)), minilm, max_seq_length=16)
+    first, second = tokenized["train"]
+    tokens = minilm.convert_ids_to_tokens(first["input_ids"])
+    assert len(tokens) == 16 and tokens[:5] == ["[CLS]", "short", "one", "[SEP]", "w"]
+    assert first["token_type_ids"][: tokens.index("[SEP]") + 1] == [0] * 4 and first["token_type_ids"][-1] == 1
+    tokens = minilm.convert_ids_to_tokens(second["input_ids"])
+    assert tokens[-3:] == ["[SEP]", "tiny", "[SEP]"]  # the long first text was cut, the short second kept
+    assert first["label"] == [1.0, 0.0, 1.0] and second["label"] == [0.0, 0.0, 0.0]
+    with pytest.raises(TextclsError, match="Leave truncation_side at 'head' for text pairs"):
+        make_tokenize_function(minilm, 16, "head+tail", text_pair=True)
