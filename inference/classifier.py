@@ -10,6 +10,7 @@ serves these folders too, but cleans nothing and cuts long texts at the end only
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -207,13 +208,13 @@ class TextClassifier:
 
     def _pad(self, encoded: dict[str, list], inputs: list[str], rows: np.ndarray, width: int) -> dict[str, np.ndarray]:
         """Right-padded int64 arrays of the `rows` (as DataCollatorWithPadding pads, without its per-row dicts)."""
+        lengths = np.asarray([len(encoded["input_ids"][row]) for row in rows])
+        filled = np.arange(width) < lengths[:, None]  # row-major order: each row's ids, then the next row's
         batch = {}
         for name in inputs:
             filler = self.pad_token_id if name == "input_ids" else 0
             array = np.full((len(rows), width), filler, dtype=np.int64)
-            for position, row in enumerate(rows):
-                ids = encoded[name][row]
-                array[position, : len(ids)] = ids
+            array[filled] = np.fromiter(itertools.chain.from_iterable(encoded[name][row] for row in rows), np.int64)
             batch[name] = array
         return batch
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 import torch
@@ -129,6 +130,13 @@ def test_backend_choice_follows_the_files_and_their_weights(exported_bert, tmp_p
     assert "exported from other weights" in caplog.text
     with pytest.raises(TextclsError, match="model.onnx was exported from other weights"):
         TextClassifier(retrained, device="cpu", backend="onnx")
+
+    unstamped = Path(shutil.copytree(folder, tmp_path / "unstamped"))
+    graph = onnx.load(str(unstamped / "model.onnx"))
+    del graph.metadata_props[:]  # as exported before the fingerprint was recorded
+    onnx.save(graph, str(unstamped / "model.onnx"))
+    with pytest.raises(TextclsError, match="records no fingerprint of the weights it was exported from"):
+        TextClassifier(unstamped, device="cpu", backend="onnx")
 
     bare = Path(shutil.copytree(folder, tmp_path / "bare", ignore=shutil.ignore_patterns("*.onnx")))
     assert TextClassifier(bare, device="cpu").backend.name == "torch"

@@ -1,0 +1,212 @@
+#!/usr/bin/env python
+"""Inference speed, memory and agreement: predict.py's backends against transformers' pipeline, side by side.
+
+    # once: a small AG News split (the shared copy holds test.csv only) and the models the tables measure:
+    #   bench/minilm_agnews: configs/minilm_20ng.json with train_file bench/train.csv, validation_file and
+    #     test_file bench/validation.csv (no dataset_name), max_seq_length 64, num_train_epochs 1, truncation_side
+    #     head, no early stopping; bench/glove_agnews: configs/glove_agnews.json with the same files, 10 epochs
+    python benchmarks/inference_speed.py split --out_dir bench
+    python export_onnx.py --model_dir bench/minilm_agnews --optimize --quantize int8 --keep_below_agreement \
+        --check_texts bench/validation.csv
+    python export_onnx.py --model_dir bench/glove_agnews --quantize int8 --check_texts bench/validation.csv
+    # the table
+    python benchmarks/inference_speed.py compare --model_dir bench/minilm_agnews --texts bench/test.csv --rows 1000
+    python benchmarks/inference_speed.py compare --model_dir bench/minilm_agnews --texts 20newsgroups --rows 200
+    python benchmarks/inference_speed.py compare --model_dir bench/glove_agnews --texts bench/test.csv --rows 5300 \
+        --batch_size 256 --pipeline_batch_size 256
+    python benchmarks/inference_speed.py scale --model_dir bench/glove_agnews --texts bench/test.csv --backend onnx
+
+Every setting runs in its own process (so that each peak RSS is its own), one after the other in one run, on
+the same texts: speeds on a shared machine are noisy, their ratios less so. texts/s counts everything a user
+waits for once the libraries are imported: loading the model, reading the input file, tokenizing, the forward
+passes and writing the output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SPLIT_ROWS = {"train": 2000, "validation": 300}  # the rest of AG News test.csv is the benchmark's test set
+
+
+def write_split(out_dir: Path, data_dir: str) -> None:
+    """AG News test.csv, shuffled (seed 0): 2,000 rows to train on, 300 to validate, 5,300 to measure."""
+    from data_scripts import read_ag_news_csv_dir
+
+    rows = read_ag_news_csv_dir(Path(data_dir) / "ag_news")["test"].shuffle(seed=0)
+    names = rows.features["label"].names
+    frame = rows.to_pandas()
+    frame["label"] = [names[index] for index in frame["label"]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for split, count in [*SPLIT_ROWS.items(), ("test", len(frame))]:
+        frame.iloc[start : start + count].to_csv(out_dir / f"{split}.csv", index=False)
+        start += count
+
+
+def load_texts(source: str, rows: int, data_dir: str) -> pd.DataFrame:
+    """`text` and `gold` of the first `rows` texts of a CSV with text,label columns, or of 20NG's test split."""
+    if source == "20newsgroups":
+        from data_scripts import load_corpus
+
+        test = load_corpus("20newsgroups", data_dir=data_dir)["test"]
+        names = test.features["label"].names
+        frame = pd.DataFrame({"text": test["text"], "gold": [names[index] for index in test["label"]]})
+    else:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False).rename(columns={"label": "gold"})
+    frame = frame.iloc[:rows] if rows <= len(frame) else frame.sample(rows, replace=True, random_state=0)
+    return frame.reset_index(drop=True)[["text", "gold"]]
+
+
+def child(arguments: list[str]) -> None:
+    """Run one setting in this process and print its seconds and peak RSS as JSON (the last line)."""
+    kind, model_dir, texts, output, batch_size, *rest = arguments
+    # libraries are imported before the clock starts (tens of seconds on a busy machine, the same for all)
+    import torch
+    from transformers import pipeline
+
+    import modeling  # noqa: F401  the GloVe and RNN models
+    import predict
+
+    started = time.perf_counter()
+    if kind == "pipeline":
+        classify = pipeline("text-classification", model=model_dir, device="cpu", dtype=torch.float32)
+        frame = pd.read_csv(texts, dtype=str, keep_default_na=False)
+        max_length = json.loads((Path(model_dir) / "config.json").read_text())["text_truncation"]["max_seq_length"]
+        results = classify(frame["text"].tolist(), batch_size=int(batch_size), truncation=True, max_length=max_length)
+        frame["label"] = [result["label"] for result in results]
+        frame.to_csv(output, index=False)
+    else:
+        predict.main(
+            ["--model_dir", model_dir, "--input", texts, "--output", output, "--batch_size", batch_size]
+            + ["--backend", kind, *rest]
+        )
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024}))
+
+
+def run_setting(kind: str, model_dir: str, texts: Path, output: Path, batch_size: int, *rest: str) -> dict:
+    command = [sys.executable, __file__, "_child", kind, model_dir, str(texts), str(output), str(batch_size), *rest]
+    finished = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ})
+    if finished.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def compare(options: argparse.Namespace) -> None:
+    frame = load_texts(options.texts, options.rows, options.data_dir)
+    settings = [("pipeline", options.pipeline_batch_size)] + [(name, options.batch_size) for name in options.backends]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        texts = Path(folder) / "texts.csv"
+        frame[["text"]].to_csv(texts, index=False)
+        predictions = {}
+        for kind, batch_size in settings:
+            output = Path(folder) / f"{kind}.csv"
+            measured = run_setting(kind, options.model_dir, texts, output, batch_size)
+            predictions[kind] = pd.read_csv(output, dtype=str, keep_default_na=False)["label"].to_numpy()
+            rows.append((kind, batch_size, measured))
+            print(f"{kind}: {measured}", file=sys.stderr)
+    gold = frame["gold"].to_numpy()
+    score_gold = bool(set(gold) & set(np.concatenate(list(predictions.values()))))  # the model's classes
+    header = "| setting | batch | texts/s | × pipeline | peak RSS MiB | accuracy | agreement with torch |"
+    lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    base = len(frame) / rows[0][2]["seconds"]
+    for kind, batch_size, measured in rows:
+        speed = len(frame) / measured["seconds"]
+        accuracy = f"{(predictions[kind] == gold).mean():.2%}" if score_gold else "n/a"
+        agreement = f"{(predictions[kind] == predictions['torch']).mean():.2%}" if "torch" in predictions else "n/a"
+        name = "transformers pipeline" if kind == "pipeline" else f"predict.py --backend {kind}"
+        lines.append(
+            f"| {name} | {batch_size} | {speed:,.0f} | {speed / base:.2f} | {measured['peak_rss_mib']:,.0f} | "
+            f"{accuracy} | {agreement} |"
+        )
+    report(lines, f"{len(frame):,} texts from {options.texts}, model {Path(options.model_dir).name}")
+
+
+def scale(options: argparse.Namespace) -> None:
+    """predict.py on inputs of growing size built from AG News texts (repeated): time and peak RSS."""
+    texts = pd.read_csv(options.texts, dtype=str, keep_default_na=False)["text"]
+    lines = ["| rows | seconds | texts/s | peak RSS MiB | output MB |", "| ---: | ---: | ---: | ---: | ---: |"]
+    with tempfile.TemporaryDirectory() as folder:
+        for rows in options.rows_list:
+            path = Path(folder) / f"texts_{rows}.csv"
+            repeated = np.resize(texts.to_numpy(), rows)
+            pd.DataFrame({"text": repeated}).to_csv(path, index=False)
+            output = Path(folder) / "out.csv"
+            measured = run_setting(options.backend, options.model_dir, path, output, options.batch_size)
+            lines.append(
+                f"| {rows:,} | {measured['seconds']:.1f} | {rows / measured['seconds']:,.0f} | "
+                f"{measured['peak_rss_mib']:,.0f} | {output.stat().st_size / 1e6:,.0f} |"
+            )
+            print(lines[-1], file=sys.stderr)
+            path.unlink()
+    report(lines, f"model {Path(options.model_dir).name}, batch {options.batch_size}, backend {options.backend}")
+
+
+def report(lines: list[str], what: str) -> None:
+    import onnxruntime
+    import torch
+    import transformers
+
+    print(f"\n{what}\n")
+    print("\n".join(lines))
+    print(f"\n```bash\npython {shlex.join(['benchmarks/inference_speed.py', *sys.argv[1:]])}\n```")
+    load = os.getloadavg()
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, shared (load average {load[0]:.1f} at the end); "
+        f"torch {torch.__version__}, transformers {transformers.__version__}, onnxruntime {onnxruntime.__version__}. "
+        f"Date: {date.today().isoformat()}."
+    )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        return child(sys.argv[2:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", default=os.environ.get("TEXTCLS_DATA_DIR", "../shared/data"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    split = commands.add_parser("split", help="Write the AG News train/validation/test CSVs the models use.")
+    split.add_argument("--out_dir", required=True)
+    table = commands.add_parser("compare", help="pipeline against predict.py's backends on the same texts.")
+    table.add_argument("--model_dir", required=True)
+    table.add_argument("--texts", required=True, help="A CSV with text and label columns, or 20newsgroups.")
+    table.add_argument("--rows", type=int, default=2000)
+    table.add_argument("--batch_size", type=int, default=32)
+    table.add_argument("--pipeline_batch_size", type=int, default=32)
+    table.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"])
+    grow = commands.add_parser("scale", help="predict.py on 10,000 then 1,000,000 rows: flat memory?")
+    grow.add_argument("--model_dir", required=True)
+    grow.add_argument("--texts", required=True, help="A CSV with a text column (its texts are repeated).")
+    grow.add_argument("--rows", dest="rows_list", type=int, nargs="+", default=[10_000, 1_000_000])
+    grow.add_argument("--batch_size", type=int, default=256)
+    grow.add_argument("--backend", default="torch")
+    options = parser.parse_args()
+    if options.command == "split":
+        write_split(Path(options.out_dir), options.data_dir)
+    elif options.command == "compare":
+        compare(options)
+    else:
+        scale(options)
+
+
+if __name__ == "__main__":
+    main()
