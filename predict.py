@@ -5,9 +5,12 @@
     cat texts.txt | python predict.py --model_dir outputs/lstm_20ng --input -
 
 Inputs: --text (repeatable), a file of one text per line, CSV/TSV/JSON Lines/parquet with --text_column
-(default "text"), or '-' for lines on stdin. Output: JSON Lines on stdout, or --output FILE.jsonl / FILE.csv,
-each row with the predicted `label`, its `score` and one `prob_<class>` column per class. Rows without text are
-kept and left unclassified (empty label and probabilities), and named in a warning.
+(default "text"), or '-' for lines on stdin; a pair model (trained with text_pair) also needs each row's second
+text (--text_pair_column, or --text_pair after each --text). Output: JSON Lines on stdout, or --output FILE.jsonl /
+FILE.csv, each row with the model's answer (inference/outputs.py): single-label, the predicted `label`, its `score`
+and one `prob_<class>` column per class; multi-label, the predicted set `labels` ("joy|optimism", the thresholds of
+config.json applied) and one `prob_<label>` column per label; regression, the `value`. Rows without text are kept
+and left unclassified (empty prediction columns), and named in a warning.
 
 Files of any size are read and written a chunk of rows at a time (--chunk_size): memory stays flat, each chunk
 is sorted by length into batches and written back in input order, and a killed run leaves a valid prefix that
@@ -23,13 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 from tqdm.auto import tqdm
 
 from inference import TextClassifier
 from inference.classifier import add_reading_arguments
 from inference.files import Chunk, PredictionWriter, estimate_rows, read_chunks, with_predictions
 from inference.outputs import prediction_columns
+from inference.text_pairs import PAIR, empty_pair_rows, pairs_frame, with_pair_column
 from textcls_errors import TextclsError, run_cli
 
 logger = logging.getLogger("predict")
@@ -44,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", action="append", help="A text to classify (repeat for several).")
     source.add_argument("--input", help="A file of texts (lines, .csv, .tsv, .jsonl, .parquet) or '-' for stdin.")
     parser.add_argument("--text_column", help="The column holding the texts in a table (default: text).")
+    parser.add_argument(
+        "--text_pair_column",
+        help="Pair models (trained with text_pair): the column holding each row's second text.",
+    )
+    parser.add_argument(
+        "--text_pair",
+        action="append",
+        help="Pair models: the second text of the --text before it (repeat once per --text).",
+    )
     parser.add_argument("--output", help="Write .jsonl or .csv here instead of JSON Lines on stdout.")
     parser.add_argument(
         "--resume",
@@ -64,6 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("batch_size", "chunk_size"):
         if getattr(options, name) <= 0:
             raise TextclsError(f"--{name} must be positive, got {getattr(options, name)}")
+    if options.text_pair and not options.text:
+        raise TextclsError("--text_pair is the second text of a --text; for an --input file give --text_pair_column")
+    if options.text_pair_column and options.text:
+        raise TextclsError("--text_pair_column names a column of an --input file; with --text give --text_pair")
     if options.resume and options.text:
         raise TextclsError("--resume continues an --input file's run; it has no meaning with --text")
     # The output is opened (and the input read up to its first chunk) before the model loads: a wrong path fails
@@ -71,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     identity = {
         "input": _identity_path(options.input),
         "text_column": options.text_column,
+        "text_pair_column": options.text_pair_column,
         "model_dir": str(Path(options.model_dir).resolve()),
     }
     writer = PredictionWriter(options.output, options.input, options.resume, identity)
@@ -85,11 +102,15 @@ def main(argv: list[str] | None = None) -> dict:
 
 def classify(options: argparse.Namespace, writer: PredictionWriter) -> dict:
     if options.text:
-        chunks = iter([Chunk(pd.DataFrame({"text": options.text}), 0)])
+        chunks = iter([Chunk(pairs_frame(options.text, options.text_pair), 0)])
     else:
         chunks = read_chunks(options.input, options.text_column, options.chunk_size)
+        if options.text_pair_column:
+            chunks = with_pair_column(chunks, options.text_pair_column, options.input)
     first = next(chunks)
+    pairs = bool(options.text_pair or options.text_pair_column)
     classifier = TextClassifier.from_options(options, batch_size=options.batch_size)
+    classifier.check_pairs([] if pairs else None)  # one clear message before any text is read by the model
 
     skip = writer.rows_done
     if skip:
@@ -115,18 +136,20 @@ def classify(options: argparse.Namespace, writer: PredictionWriter) -> dict:
             if chunk.first_row < skip:  # the chunk that straddles the resume point
                 frame = frame.iloc[skip - chunk.first_row :].reset_index(drop=True)
                 chunk = Chunk(frame, skip)
-            empty = chunk.empty_rows()
+            empty = chunk.empty_rows() | (empty_pair_rows(frame) if pairs else False)
             empty_rows.extend((chunk.first_row + index + 1) for index in empty.nonzero()[0])
-            outputs = classifier.predict(frame["text"][~empty].tolist())
-            writer.write(with_predictions(frame, prediction_columns(outputs, classifier.label_names, ~empty)))
+            second = frame[PAIR][~empty].tolist() if pairs else None
+            outputs = classifier.predict(frame["text"][~empty].tolist(), second)
+            writer.write(with_predictions(frame, prediction_columns(outputs, ~empty)))
             classified += len(frame)
             bar.update(len(frame))
     seconds = time.perf_counter() - started
     if empty_rows:
         shown = ", ".join(map(str, empty_rows[:SHOWN_ROWS])) + (", ..." if len(empty_rows) > SHOWN_ROWS else "")
         logger.warning(
-            "%d rows have no text (data rows %s): they are kept with an empty label, score and probabilities",
+            "%d rows have no text%s (data rows %s): they are kept with empty prediction columns",
             len(empty_rows),
+            " or no second text" if pairs else "",
             shown,
         )
     logger.info(

@@ -51,7 +51,7 @@ from training.checkpoints import RecordSettings, checkpoint_to_resume, quiet_fra
 from training.class_separation import rarest_label_groups, stratified_sample
 from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
-from training.hp_search import prepare_search, run_search, sweep_run_output_dir
+from training.hp_search import check_search_for_problem, prepare_search, run_search, sweep_run_output_dir
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
 from training.model_card import write_model_card
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     problem = problem_settings(problem_type, label_names, corpus, training_args)
     overlap = split_overlap(corpus)  # validation/test rows leaked from train, texts labelled two ways
+    if search is not None:  # the sweep's metric and parameters, now that the problem type is known
+        check_search_for_problem(search, problem_type)
     if problem["text_pair"] and cleaning_args.enabled:
         raise TextclsError(
             "text cleaning (simple_preprocess, remove_stopwords, wordnet_filter, stem, max_doc_tokens) reads one text "

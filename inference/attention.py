@@ -34,14 +34,14 @@ def has_attention(classifier) -> bool:
     return bool(getattr(backbone_config(classifier.config), "num_attention_heads", None))
 
 
-def cls_attention(classifier, text: str) -> ClsAttention:
+def cls_attention(classifier, text: str, text_pair: str | None = None) -> ClsAttention:
     """The last layer's attention from the first token over the text as the model read it."""
     if not has_attention(classifier):
         raise ValueError(f"a {classifier.config.model_type} model has no attention layers")
     model = classifier.model
     if getattr(model.config, "_attn_implementation", "eager") != "eager":
         model.set_attn_implementation("eager")  # SDPA returns no attention weights
-    encoded = encode(classifier, text)
+    encoded = encode(classifier, text, text_pair)
     inputs = {"input_ids": encoded.input_ids, **encoded.extras}
     with torch.no_grad():
         outputs = model(**{name: value.to(classifier.device) for name, value in inputs.items()}, output_attentions=True)

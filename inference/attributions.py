@@ -1,5 +1,10 @@
 """Which tokens of a text made a saved classifier choose a class: integrated gradients or LIME, through Captum.
 
+What is explained depends on the problem type (`modeling.problem_types`): single-label, the probability of a class
+(default: the predicted one); multi-label, the sigmoid probability of one label (default: each predicted label, or
+the most probable one when none reaches its threshold: see `labels_to_explain`); regression, the predicted value
+itself (the single output). A pair model's two texts are read together and shown one after the other.
+
 The text is read as the model reads it: `TextClassifier` cleans it (as training did) and cuts it to the recorded
 length, and the attributions are computed on exactly those token ids. Word pieces are summed into the words they
 came from, so a transformer's "astro ##nomers" shows as one token; the special tokens ([CLS], [SEP]) are not shown.
@@ -18,14 +23,17 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import LayerIntegratedGradients, Lime
 
+from modeling import problem_types
 from textcls_errors import TextclsError
 
 METHODS = ("integrated_gradients", "lime")
 LIME_KERNEL_WIDTH = 25  # LimeTextExplainer's default kernel_width
+PAIR_DISPLAY_SEPARATOR = " ‖ "  # between a pair's two texts on pages and in `TokenAttributions.text`
 
 
 @dataclass
@@ -35,10 +43,11 @@ class TokenAttributions:
     text: str  # the text as the model read it (after the recorded text cleaning)
     tokens: list[str]  # tokens to display, in reading order (word pieces merged into words)
     scores: list[float]  # signed attribution toward `label`, one per token (positive = evidence for label)
-    label: str  # the class explained
-    probability: float  # the model's probability of that class for this text
+    label: str  # the class or label explained (regression: the name of the predicted value)
+    probability: float  # the model's probability of that class or label (regression: the predicted value)
     method: str  # "integrated_gradients" or "lime"
     offsets: list[tuple[int, int]] = field(default_factory=list)  # each token's characters in `text`
+    explains: str = "probability"  # what `probability` holds: "probability" (of a class or label) or "value"
     unread: tuple[int, int] | None = None  # the characters of `text` cut away by max_length (never read)
 
     def top(self, k: int) -> list[tuple[str, float, int]]:
@@ -68,8 +77,10 @@ class EncodedText:
     unread: tuple[int, int] | None  # characters the length cut left out (the tail, the head or the middle)
 
 
-def encode(classifier, text: str) -> EncodedText:
-    """Clean and cut `text` exactly as `classifier.predict_proba` does, and group its ids into words."""
+def encode(classifier, text: str, text_pair: str | None = None) -> EncodedText:
+    """Clean and cut `text` exactly as `classifier.predict` does, and group its ids into words."""
+    if text_pair is not None or classifier.reads_pairs:
+        return encode_pair(classifier, text, text_pair)
     cleaned = classifier.clean([text])[0]
     tokenizer = classifier.tokenizer
     # The classifier's encoding (cleaning replayed, long texts cut as in training) decides the ids; the full
@@ -122,12 +133,103 @@ def encode(classifier, text: str) -> EncodedText:
     )
 
 
+def encode_pair(classifier, text: str, text_pair: str | None) -> EncodedText:
+    """A pair's ids as `classifier.encode` cuts them (the longer text first), grouped into the words of both texts;
+    the displayed text is the two joined by PAIR_DISPLAY_SEPARATOR, and the second text's offsets point there."""
+    classifier.check_pairs(None if text_pair is None else [text_pair])
+    first, second = classifier.clean([text, text_pair])
+    kept = classifier.tokenizer(
+        first,
+        second,
+        truncation="longest_first",
+        max_length=classifier.max_length,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        verbose=False,
+    )
+    ids = classifier.encode([text], [text_pair])["input_ids"][0]
+    if kept["input_ids"] != ids:  # the same call as the classifier's: a guard, not a user error
+        raise RuntimeError("could not align the classifier's token ids with the tokenizer's offsets")
+    shift = len(first) + len(PAIR_DISPLAY_SEPARATOR)
+    words: list[list[int]] = []
+    spans: list[tuple[int, int]] = []
+    previous = None
+    for position, (word, sequence) in enumerate(zip(kept.word_ids(), kept.sequence_ids(), strict=True)):
+        if kept["special_tokens_mask"][position] or word is None:
+            previous = None
+            continue
+        start, end = kept["offset_mapping"][position]
+        if sequence == 1:
+            start, end = start + shift, end + shift
+        if (sequence, word) == previous and words:
+            words[-1].append(position)
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            words.append([position])
+            spans.append((start, end))
+        previous = (sequence, word)
+    joined = first + PAIR_DISPLAY_SEPARATOR + second
+    names = [name for name in ("attention_mask", "token_type_ids") if name in kept]
+    pad = classifier.tokenizer.pad_token_id if classifier.tokenizer.pad_token_id is not None else 0
+    return EncodedText(
+        text=joined,
+        input_ids=torch.tensor([ids], dtype=torch.long),
+        extras={name: torch.tensor([kept[name]], dtype=torch.long) for name in names},
+        words=words,
+        tokens=[joined[start:end] for start, end in spans],
+        offsets=spans,
+        pad_token_id=pad,
+        unread=None,  # the longest-first cut may shorten both texts: the tokens shown are the ones read
+    )
+
+
+def differentiable_scores(config, logits: torch.Tensor) -> torch.Tensor:
+    """`problem_types.output_scores` in torch, so that gradients flow: softmax, sigmoid, or the value (n, 1)."""
+    problem_type = problem_types.problem_type_of(config)
+    if problem_type == problem_types.SINGLE_LABEL:
+        return torch.softmax(logits.float(), dim=-1)
+    if problem_type == problem_types.MULTI_LABEL:
+        return torch.sigmoid(logits.float())
+    return logits.float().reshape(len(logits), -1)[:, :1]
+
+
 def class_probabilities(classifier, input_ids: torch.Tensor, extras: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Softmax over the classes for a batch of id rows that share one text's other inputs (same length)."""
+    """The explained outputs (class or label probabilities, or the value) for a batch of id rows that share one
+    text's other inputs (same length)."""
     device = classifier.device
     batch = {name: value.to(device).expand(input_ids.shape[0], -1) for name, value in extras.items()}
     logits = classifier.model(input_ids=input_ids.to(device), **batch).logits
-    return torch.softmax(logits.float(), dim=-1)
+    return differentiable_scores(classifier.config, logits)
+
+
+def labels_to_explain(classifier, scores: np.ndarray, label: str | None) -> list[str]:
+    """The outputs to explain for one text: `label` when given; else single-label, the predicted class;
+    multi-label, each predicted label (its threshold reached), or the most probable label when none is; regression,
+    the value."""
+    names = classifier.label_names
+    if classifier.problem_type == problem_types.REGRESSION:
+        if label is not None and label != names[0]:
+            raise TextclsError(f"label={label!r}: a regression model has one output, {names[0]!r}; drop --label")
+        return [names[0]]
+    if label is not None:
+        if label not in names:
+            what = "labels" if classifier.problem_type == problem_types.MULTI_LABEL else "classes"
+            raise TextclsError(f"label={label!r}: this model's {what} are {', '.join(names)}")
+        return [label]
+    decisions = problem_types.decide(classifier.config, scores[None, :])[0]
+    if classifier.problem_type == problem_types.MULTI_LABEL:
+        chosen = np.flatnonzero(decisions)
+        return [names[index] for index in chosen] if len(chosen) else [names[int(scores.argmax())]]
+    return [names[int(decisions)]]
+
+
+def attribute_predicted(classifier, text: str, text_pair: str | None = None, label: str | None = None, **options):
+    """`attribute` for each output `labels_to_explain` chooses (one for single-label and regression)."""
+    encoded = encode(classifier, text, text_pair)
+    with torch.no_grad():
+        scores = class_probabilities(classifier, encoded.input_ids, encoded.extras)[0].cpu().numpy()
+    chosen = labels_to_explain(classifier, scores, label)
+    return [attribute(classifier, text, label=name, text_pair=text_pair, **options) for name in chosen]
 
 
 def attribute(
@@ -138,19 +240,22 @@ def attribute(
     n_steps: int = 50,
     n_samples: int = 300,
     seed: int = 0,
+    text_pair: str | None = None,
 ) -> TokenAttributions:
-    """Token attributions for one raw text; label None = the predicted class.
+    """Token attributions for one raw text (and its second text, for a pair model) toward one output; label None =
+    the predicted class, the most probable predicted label (or the most probable label when none is predicted), or
+    the value.
 
     `n_steps`: points on the integrated-gradients path; `n_samples`: LIME's perturbed texts (seeded by `seed`).
     """
     if method not in METHODS:
         raise TextclsError(f"method={method!r}: expected one of {', '.join(METHODS)}")
-    if label is not None and label not in classifier.label_names:
-        raise TextclsError(f"label={label!r}: this model's classes are {', '.join(classifier.label_names)}")
-    encoded = encode(classifier, text)
+    encoded = encode(classifier, text, text_pair)
     with torch.no_grad():
         probabilities = class_probabilities(classifier, encoded.input_ids, encoded.extras)[0]
-    target = int(probabilities.argmax()) if label is None else classifier.label_names.index(label)
+    outputs = probabilities.cpu().numpy()
+    chosen = [classifier.label_names.index(name) for name in labels_to_explain(classifier, outputs, label)]
+    target = max(chosen, key=lambda index: outputs[index])  # several only for multi-label: the most probable
     if not encoded.words:  # nothing the model read is a word (empty text, or every word cleaned away)
         scores: list[float] = []
     elif method == "integrated_gradients":
@@ -165,6 +270,7 @@ def attribute(
         probability=float(probabilities[target]),
         method=method,
         offsets=encoded.offsets,
+        explains="value" if classifier.problem_type == problem_types.REGRESSION else "probability",
         unread=encoded.unread,
     )
 

@@ -23,6 +23,7 @@ import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto 
 from data_scripts.text_cleaning import build_cleaner
 from inference.backends import BACKENDS, check_weight_files, open_backend
 from inference.outputs import Outputs, outputs_from_logits
+from modeling import problem_types
 from modeling.classifier_heads import backbone_config
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError
@@ -91,7 +92,9 @@ class TextClassifier:
             raise TextclsError(f"cannot load the model in {model_dir}: {error}") from None
         self.model_dir = model_dir
         self.config = config
-        self.label_names = [config.id2label[index] for index in range(config.num_labels)]
+        self.label_names = problem_types.label_names_of(config)
+        self.problem_type = problem_types.problem_type_of(config)
+        self.reads_pairs = problem_types.reads_text_pairs(config)
         self.batch_size = batch_size
         # Long texts are cut as in training; without a record (an older folder), at the model's limit.
         reading = saved_reading(config)  # the cleaning and cut training recorded
@@ -113,9 +116,16 @@ class TextClassifier:
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
         self.tokenizer = tokenizer
         # Ids of already cleaned texts, cut as training cut them (explanations reuse it to read a text alike).
-        self.tokenize = make_tokenize_function(
-            tokenizer, self.max_length, truncation_side or saved_cut.get("side", "head"), saved_cut.get("head_tokens")
-        )
+        try:  # pairs as training read them: tokenizer(text, text_pair), the longer text cut first
+            self.tokenize = make_tokenize_function(
+                tokenizer,
+                self.max_length,
+                truncation_side or saved_cut.get("side", "head"),
+                saved_cut.get("head_tokens"),
+                text_pair=self.reads_pairs,
+            )
+        except TextclsError as error:
+            raise TextclsError(f"--truncation_side for the pair model in {model_dir}: {error}") from None
         self.cleaning = reading.cleaning_options(wordnet_dir)
         self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
         try:
@@ -156,21 +166,47 @@ class TextClassifier:
             return list(texts)
         return self._cleaner({"text": list(texts)})["text"]
 
-    def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """One padded batch of model inputs (CPU tensors), the texts cleaned and cut as in training."""
-        encoded = self.tokenize({"text": self.clean(texts)})
+    def check_pairs(self, text_pairs: Sequence[str] | None) -> None:
+        """A pair model needs its second texts; a single-text model refuses them (it would read them as noise)."""
+        if self.reads_pairs and text_pairs is None:
+            raise TextclsError(
+                f"{self.model_dir} was trained on text pairs (text, text_pair): give the second texts too "
+                "(predict.py: --text_pair_column, or --text_pair with --text)"
+            )
+        if not self.reads_pairs and text_pairs is not None:
+            raise TextclsError(
+                f"{self.model_dir} reads one text per example (trained without text_pair): drop the second texts "
+                "(--text_pair_column / --text_pair)"
+            )
+
+    def encode(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> dict[str, list]:
+        """Token ids (and `length`) of the texts, cleaned and cut as training did; pairs as `tokenizer(text,
+        text_pair)` with the tokenizer's own separator and token_type_ids, the longer side cut first."""
+        self.check_pairs(text_pairs)
+        if text_pairs is None:
+            return self.tokenize({"text": self.clean(texts)})
+        if len(text_pairs) != len(texts):
+            raise TextclsError(f"{len(texts)} texts but {len(text_pairs)} second texts: give one pair per row")
+        return self.tokenize({"text": self.clean(texts), "text_pair": self.clean(text_pairs)})
+
+    def padded_batch(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """One right-padded batch of model inputs (CPU tensors) of the texts (and pairs), read as in training: what
+        the ONNX export checks its graph on."""
+        encoded = self.encode(texts, text_pairs)
         inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded]
-        rows = np.arange(len(encoded["length"]))
+        rows = np.arange(len(encoded["input_ids"]))
         width = max((len(ids) for ids in encoded["input_ids"]), default=0)
         return {name: torch.from_numpy(array) for name, array in self._pad(encoded, inputs, rows, width).items()}
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Logits of shape (len(texts), number of classes), from whichever backend was chosen."""
+    def logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Logits of shape (len(texts), number of outputs), from whichever backend was chosen."""
         texts = list(texts)
+        text_pairs = None if text_pairs is None else list(text_pairs)
+        self.check_pairs(text_pairs)
         logits = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         if not texts:
             return logits
-        encoded = self.tokenize({"text": self.clean(texts)})
+        encoded = self.encode(texts, text_pairs)
         # Similar lengths share a batch (less padding); rows go back to their places below.
         lengths = np.asarray(encoded["length"])
         order = np.argsort(lengths, kind="stable")
@@ -192,10 +228,11 @@ class TextClassifier:
             batch[name] = array
         return batch
 
-    def predict(self, texts: Sequence[str]) -> Outputs:
-        """Probabilities, predicted classes and their scores (see inference.outputs)."""
-        return outputs_from_logits(self.logits(texts), self.label_names)
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> Outputs:
+        """Scores, decisions and their names, as the model's problem type reads its logits (inference.outputs)."""
+        return outputs_from_logits(self.config, self.logits(texts, text_pairs))
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities of shape (len(texts), number of classes), columns in `label_names` order."""
-        return self.predict(texts).probabilities
+    def predict_proba(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Probabilities of shape (len(texts), number of classes or labels), columns in `label_names` order
+        (softmax for single-label, sigmoid per label for multi-label; a regression model has none)."""
+        return self.predict(texts, text_pairs).probabilities

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from inference.attributions import attribute
 from inference.classifier import TextClassifier
 from inference.explanation_html import attributions_html
+from modeling import problem_types
 from textcls_errors import TextclsError
 
 PAGE = Path(__file__).with_name("demo_page.html")
@@ -27,7 +28,8 @@ EMPTY_TEXT = "Type or paste a text to classify: the box is empty."
 
 class TextRequest(BaseModel):
     text: str
-    label: str | None = None  # the class to explain; None = the predicted class
+    text_pair: str | None = None  # a pair model's second text
+    label: str | None = None  # the class or label to explain; None = the predicted one (see attribute)
 
 
 def _checked_text(text: str) -> str:
@@ -50,12 +52,29 @@ def _checked_text(text: str) -> str:
     return text
 
 
+def _checked_pair(classifier: TextClassifier, request: TextRequest) -> str | None:
+    """The second text of a pair model (required, not empty); None for a one-text model, which refuses one."""
+    if not classifier.reads_pairs:
+        if request.text_pair is not None:
+            raise HTTPException(status_code=400, detail="This model reads one text; it was not trained on pairs.")
+        return None
+    if request.text_pair is None or not request.text_pair.strip():
+        raise HTTPException(status_code=400, detail="This model reads text pairs: the second box is empty.")
+    return _checked_text(request.text_pair)
+
+
 def model_summary(classifier: TextClassifier) -> dict:
-    """What the page shows about the model: folder name (not its path), family, classes, tokens read."""
+    """What the page shows about the model: folder name (not its path), family, problem type, classes (labels, or
+    the predicted value's name), thresholds (multi-label), whether it reads pairs, tokens read."""
+    multi_label = classifier.problem_type == problem_types.MULTI_LABEL
+    thresholds = problem_types.decision_thresholds(classifier.config).tolist() if multi_label else None
     return {
         "name": classifier.model_dir.resolve().name,
         "model_type": classifier.config.model_type,
+        "problem_type": classifier.problem_type,
         "labels": classifier.label_names,
+        "thresholds": thresholds,
+        "text_pair": classifier.reads_pairs,
         "max_length": classifier.max_length,
     }
 
@@ -80,29 +99,28 @@ def create_app(classifier: TextClassifier, **attribution_options) -> FastAPI:
     @app.post("/api/predict")
     def predict(request: TextRequest) -> dict:
         text = _checked_text(request.text)
+        pair = _checked_pair(classifier, request)
         with model_lock:
-            probabilities = classifier.predict_proba([text])[0]
-        ranked = sorted(zip(classifier.label_names, probabilities.tolist(), strict=True), key=lambda pair: -pair[1])
-        return {
-            "label": ranked[0][0],
-            "probabilities": [{"label": label, "probability": value} for label, value in ranked],
-        }
+            outputs = classifier.predict([text], None if pair is None else [pair])
+        return outputs.row(0)  # single-label: label; multi-label: labels; regression: value (inference.outputs)
 
     @app.post("/api/explain")
     def explain(request: TextRequest) -> dict:
         text = _checked_text(request.text)
+        pair = _checked_pair(classifier, request)
         if request.label is not None and request.label not in classifier.label_names:
             raise HTTPException(
                 status_code=400, detail=f"label={request.label!r} is not one of {classifier.label_names}"
             )
         try:
             with model_lock:
-                result = attribute(classifier, text, label=request.label, **attribution_options)
+                result = attribute(classifier, text, label=request.label, text_pair=pair, **attribution_options)
         except TextclsError as error:
             raise HTTPException(status_code=400, detail=str(error)) from None
         return {
             "label": result.label,
             "probability": result.probability,
+            "explains": result.explains,
             "method": result.method,
             "tokens": result.tokens,
             "scores": [float(score) for score in result.scores],

@@ -61,11 +61,14 @@ def attributions_html(attributions: TokenAttributions) -> str:
         pieces = [_token_span(token, score, largest) + " " for token, score in pairs]
     body = "".join(pieces) if attributions.tokens else f"<em>{escape('(no words left to explain)')}</em>"
     method = attributions.method.replace("_", " ")
+    value = attributions.explains == "value"
     header = (
         f'<div style="font-size:0.85em;color:#555;margin-bottom:4px">'
-        f"<b>{escape(attributions.label)}</b> (probability {attributions.probability:.3f}); {escape(method)}: "
-        f'<span style="background:{token_color(0.6, 1)}">for</span> / '
-        f'<span style="background:{token_color(-0.6, 1)}">against</span> the class</div>'
+        f"<b>{escape(attributions.label)}</b> ({attributions.explains} {attributions.probability:.3f}); "
+        f"{escape(method)}: "
+        f'<span style="background:{token_color(0.6, 1)}">{"raises" if value else "for"}</span> / '
+        f'<span style="background:{token_color(-0.6, 1)}">{"lowers" if value else "against"}</span> '
+        f"{'the value' if value else 'the class'}</div>"
     )
     text = f'<div style="line-height:1.9;white-space:pre-wrap;font-family:sans-serif">{body}</div>'
     return f'<div class="token-attributions">{header}{text}</div>'

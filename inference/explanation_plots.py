@@ -38,9 +38,11 @@ def plot_top_tokens(attributions: TokenAttributions, path: str | Path, top_k: in
         axes.text(0.5, 0.5, "no words to explain", ha="center", va="center", transform=axes.transAxes)
         axes.set_yticks([])
     method = attributions.method.replace("_", " ")
-    axes.set_xlabel(f"attribution to p({attributions.label}) ({method})")
+    output = f"p({attributions.label})" if attributions.explains == "probability" else attributions.label
+    shown = "p" if attributions.explains == "probability" else "value"
+    axes.set_xlabel(f"attribution to {output} ({method})")
     axes.set_title(
-        f"Top words for {_shorten(attributions.label, 40)} (p = {attributions.probability:.3f})", fontsize=11
+        f"Top words for {_shorten(attributions.label, 40)} ({shown} = {attributions.probability:.3f})", fontsize=11
     )
     figure.tight_layout()
     path = Path(path)

@@ -6,6 +6,7 @@ the attribution tokens; the page may only talk to 127.0.0.1. It needs Debian's c
 there as root) and the playwright package (the dev extra), and fails, rather than skips, without them.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from data_scripts.text_cleaning import TextCleaning, build_cleaner
 from inference import TextClassifier
 from inference.attributions import attribute
 from inference.demo_server import EMPTY_TEXT, create_app
+from modeling import problem_types
 from modeling.word_models import build_word_model
 from tests.tiny_models import build_tiny_model
 from textcls_errors import TextclsError, run_cli
@@ -183,10 +185,17 @@ def wait_until_serving(server: subprocess.Popen, url: str, timeout: float = 120.
 @pytest.fixture
 def demo_server(bert_dir, tmp_path):
     """`python demo_app.py` on a free loopback port; always stopped afterwards."""
+    with serving(bert_dir, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(model_dir: Path, tmp_path: Path):
+    """`python demo_app.py --model_dir model_dir` on a free loopback port, stopped on leaving."""
     port = free_port()
     log = open(tmp_path / "server.log", "w+")
     server = subprocess.Popen(
-        [sys.executable, str(REPO / "demo_app.py"), "--model_dir", str(bert_dir), "--port", str(port)],
+        [sys.executable, str(REPO / "demo_app.py"), "--model_dir", str(model_dir), "--port", str(port)],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.PIPE,
@@ -270,3 +279,82 @@ def test_page_classifies_and_explains_in_headless_chromium(chromium_executable, 
         finally:
             browser.close()
     assert requested_hosts == {"127.0.0.1"}
+
+
+# --- multi-label, regression and pair models ----------------------------------------------------------------
+
+SECOND = ["The coach was happy.", "The bank lost money.", "A moon has ice.", "Nothing happened."]
+THRESHOLDS = [0.001, 0.5, 0.999]  # business always predicted, sports never, science by its own probability
+
+
+@pytest.fixture(scope="module")
+def multi_label_pair_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    problem = {"problem_type": problem_types.MULTI_LABEL, "decision_thresholds": THRESHOLDS, "text_pair": True}
+    folder = tmp_path_factory.mktemp("multi_pair")
+    return build_tiny_model(folder, "bert", (TEXTS + SECOND) * 10, label_names=LABELS, problem=problem)
+
+
+def test_api_answers_per_problem_type_and_requires_the_pair(multi_label_pair_dir, tmp_path):
+    classifier = TextClassifier(multi_label_pair_dir, device="cpu")
+    client = TestClient(create_app(classifier))
+    info = client.get("/api/info").json()
+    assert info["problem_type"] == problem_types.MULTI_LABEL and info["text_pair"] is True
+    assert info["thresholds"] == THRESHOLDS
+    answer = client.post("/api/predict", json={"text": TEXTS[0], "text_pair": SECOND[0]}).json()
+    outputs = classifier.predict(TEXTS[:1], SECOND[:1])
+    assert answer["labels"] == outputs.names[0] and "business" in answer["labels"] and "sports" not in answer["labels"]
+    by_label = {row["label"]: row for row in answer["probabilities"]}
+    assert by_label["science"]["probability"] == pytest.approx(outputs.scores[0, 1], abs=1e-6)
+    assert [by_label[name]["threshold"] for name in LABELS] == THRESHOLDS
+    missing = client.post("/api/predict", json={"text": TEXTS[0]})
+    assert missing.status_code == 400 and "second box is empty" in missing.json()["detail"]
+    explained = client.post("/api/explain", json={"text": TEXTS[0], "text_pair": SECOND[0], "label": "sports"}).json()
+    assert explained["label"] == "sports" and "happy" in explained["tokens"] and "Rockets" in explained["tokens"]
+
+    torch.manual_seed(0)
+    regression = build_tiny_model(tmp_path / "reg", "bert", TEXTS * 10, label_names=["rating"],
+                                  problem={"problem_type": problem_types.REGRESSION})  # fmt: skip
+    reg_classifier = TextClassifier(regression, device="cpu")
+    client = TestClient(create_app(reg_classifier))
+    answer = client.post("/api/predict", json={"text": TEXTS[1]}).json()
+    assert answer == {"problem_type": problem_types.REGRESSION, "name": "rating",
+                      "value": pytest.approx(float(reg_classifier.logits(TEXTS[1:2])[0, 0]), abs=1e-6)}  # fmt: skip
+    refused = client.post("/api/predict", json={"text": TEXTS[1], "text_pair": "x"})
+    assert refused.status_code == 400 and "not trained on pairs" in refused.json()["detail"]
+    explained = client.post("/api/explain", json={"text": TEXTS[1]}).json()
+    assert explained["explains"] == "value" and explained["probability"] == pytest.approx(answer["value"], abs=1e-5)
+
+
+def test_page_shows_a_multi_label_pair_model(chromium_executable, multi_label_pair_dir, tmp_path):
+    """Two text boxes; the predicted set; every label's probability beside its threshold."""
+    from playwright.sync_api import sync_playwright
+
+    outputs = TextClassifier(multi_label_pair_dir, device="cpu").predict(TEXTS[:1], SECOND[:1])
+    with serving(multi_label_pair_dir, tmp_path) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(url)
+            page.wait_for_function("document.getElementById('model-info').textContent.includes('multi-label')")
+            assert "text pairs" in page.inner_text("#model-info") and page.is_visible("#text-pair")
+            page.fill("#text", TEXTS[0])
+            page.fill("#text-pair", SECOND[0])
+            page.click("#classify")
+            page.wait_for_selector("#results:not([hidden])")
+            page.wait_for_function("document.getElementById('results').dataset.explaining === 'false'")
+            assert page.inner_text("#predicted-label") == ", ".join(outputs.names[0])
+            rows = page.query_selector_all("#probabilities .row")
+            assert len(rows) == len(LABELS)
+            for row in rows:
+                name = row.get_attribute("data-label")
+                index = LABELS.index(name)
+                assert row.inner_text().split()[-3:] == [
+                    f"{100 * outputs.scores[0, index]:.1f}%", "/", f"{100 * THRESHOLDS[index]:.1f}%"]  # fmt: skip
+                assert (row.get_attribute("data-predicted") == "true") == (name in outputs.names[0])
+            assert page.get_attribute("#attributions", "data-label") in outputs.names[0]
+            screenshot = tmp_path / "demo_page_multi_label_pair.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            assert screenshot.stat().st_size > 10_000
+        finally:
+            browser.close()

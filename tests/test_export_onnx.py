@@ -74,7 +74,7 @@ def test_the_cli_writes_model_onnx_into_an_lstm_folder(tmp_path):
 
 
 def test_an_export_that_disagrees_is_deleted(tmp_path, glove_dir, monkeypatch):
-    def disagreeing(model, tokenizer, path, texts, batch_size=32, encode=None):
+    def disagreeing(model, tokenizer, path, texts, **options):
         return {"texts": len(texts), "max_abs_logit_difference": 0.5}
 
     monkeypatch.setattr(export_onnx, "compare_with_torch", disagreeing)
@@ -159,8 +159,8 @@ def test_backend_choice_follows_the_files_and_their_weights(exported_bert, tmp_p
 def test_an_int8_model_that_changes_labels_is_refused(tmp_path, glove_dir, monkeypatch):
     real_compare = export_onnx.compare_with_torch
 
-    def int8_changes_one(model, tokenizer, path, texts, batch_size=32, encode=None):
-        report = real_compare(model, tokenizer, path, texts, encode=encode)
+    def int8_changes_one(model, tokenizer, path, texts, **options):
+        report = real_compare(model, tokenizer, path, texts, **options)
         return {**report, "labels_changed": 1} if ".int8." in str(path) else report
 
     monkeypatch.setattr(export_onnx, "compare_with_torch", int8_changes_one)

@@ -15,6 +15,7 @@ import yaml
 from wandb.sdk.launch.sweeps import utils as sweep_utils
 
 import run_classification
+from modeling.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from tests.test_run_classification import TOPICS, config_for, write_splits
 from tests.tiny_models import build_tiny_model
 from tests.wandb_offline import offline_run
@@ -22,11 +23,13 @@ from textcls_errors import TextclsError
 from training.arguments import ARGUMENT_CLASSES, ModelArguments, parse_arguments
 from training.hp_search import (
     TrialScores,
+    check_search_for_problem,
     prepare_search,
     read_search_space,
     rerun_command,
     sweep_run_output_dir,
 )
+from training.metrics import BEST_MODEL_METRIC
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEPS = sorted((REPO / "configs" / "sweeps").glob("*.yaml"))
@@ -82,7 +85,10 @@ def test_sweep_yaml_is_a_wandb_sweep_of_our_script(path):
     sweep = read_yaml(path)
     assert sweep["program"] == "run_classification.py" and (REPO / sweep["program"]).is_file()
     assert sweep["method"] == "bayes"
-    assert sweep["metric"] == {"name": "eval/macro_f1", "goal": "maximize"}
+    # the metric that picks the best model of the config's problem type (macro-F1, micro-F1, Spearman)
+    problem_type = json.loads((REPO / sweep["command"][3]).read_text()).get("problem_type", SINGLE_LABEL)
+    expected = f"eval/{BEST_MODEL_METRIC[problem_type]}"
+    assert sweep["metric"] == {"name": expected, "goal": "maximize"}
     command = sweep["command"]
     assert command[:3] == ["${env}", "${interpreter}", "${program}"] and command[-1] == "${args}"
     assert command[3].endswith(".json") and (REPO / command[3]).is_file(), command[3]
@@ -91,7 +97,9 @@ def test_sweep_yaml_is_a_wandb_sweep_of_our_script(path):
     # wandb reads the YAML with PyYAML, which takes 1e-5 for a string: every bound must be a number
     for spec in sweep["parameters"].values():
         assert all(isinstance(spec[end], (int, float)) for end in ("min", "max") if end in spec), spec
-    assert read_search_space(str(path)).metric == "eval/macro_f1"
+    space = read_search_space(str(path))
+    assert space.metric == expected
+    check_search_for_problem(space, problem_type)
 
 
 @pytest.mark.parametrize("end", [0, -1], ids=["low", "high"])
@@ -110,6 +118,7 @@ def test_agent_command_parses_into_the_swept_settings(path, end, monkeypatch):
     base = json.loads((REPO / command[3]).read_text())
     for name, value in base.items():  # the rest of the run is the config's
         if name not in values:
+            value = os.path.expandvars(value) if isinstance(value, str) else value  # $TEXTCLS_DATA_DIR in paths
             assert setting(parsed, name) == pytest.approx(value), name
     training_args = parsed[-1]
     assert training_args.report_to == ["wandb"]
@@ -345,3 +354,42 @@ def test_every_parameter_is_drawn_in_hp_space_so_other_ranks_can_build_the_model
         space.model_arguments(ModelArguments(model_name_or_path="prajjwal1/bert-tiny", use_lora=True), replica).lora_r
         == trial.params["lora_r"]
     )
+
+
+def sweep_file(tmp_path: Path, metric: str, goal: str = "maximize", **parameters) -> str:
+    path = tmp_path / "sweep.yaml"
+    specs = parameters or {"learning_rate": {"values": [1.0e-4]}}
+    path.write_text(yaml.safe_dump({"method": "bayes", "metric": {"name": metric, "goal": goal}, "parameters": specs}))
+    return str(path)
+
+
+def test_sweeps_are_checked_against_the_problem_type(tmp_path):
+    """Metric names per problem type, goals that match them, and parameters a problem type has no use for."""
+    check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/micro_f1")), MULTI_LABEL)
+    check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/rmse", "minimize")), REGRESSION)
+    with pytest.raises(TextclsError, match="eval/micro_f1 is not reported by a regression run; its evaluations log "
+                       "eval/loss, eval/mse, eval/rmse, eval/mae, eval/pearson, eval/spearman"):  # fmt: skip
+        check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/micro_f1")), REGRESSION)
+    with pytest.raises(TextclsError, match="not reported by a single_label_classification run"):
+        check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/spearman")), SINGLE_LABEL)
+    with pytest.raises(TextclsError, match="goal maximize for eval/hamming_loss, which is better lower"):
+        check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/hamming_loss")), MULTI_LABEL)
+    weights = {"class_weights": {"values": ["balanced", "none"]}}
+    with pytest.raises(TextclsError, match="class_weights sweep over a regression run cannot work"):
+        check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/spearman", **weights)), REGRESSION)
+    smoothing = {"label_smoothing_factor": {"values": [0.0, 0.1]}}
+    with pytest.raises(TextclsError, match="label_smoothing_factor smooths class targets"):
+        check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/spearman", **smoothing)), REGRESSION)
+    strategy = {"threshold_strategy": {"values": ["global", "per_label"]}}
+    with pytest.raises(TextclsError, match="threshold_strategy tunes multi-label decision thresholds"):
+        check_search_for_problem(read_search_space(sweep_file(tmp_path, "eval/macro_f1", **strategy)), SINGLE_LABEL)
+
+
+def test_an_optuna_trial_refuses_settings_it_would_ignore(tmp_path, csv_files):
+    """class_weights live in the model's config before the trials; thresholds are tuned after training."""
+    for name, values in (("class_weights", ["balanced", "none"]), ("threshold_strategy", ["global", "per_label"])):
+        space = sweep_file(tmp_path, "eval/macro_f1", **{name: {"values": values}})
+        argv = ["--model_type", "glove", "--train_file", str(csv_files["train"]), "--output_dir", str(tmp_path / "out"),
+                "--hp_search_space", space, "--hp_search_trials", "2"]  # fmt: skip
+        with pytest.raises(TextclsError, match=f"an Optuna trial cannot change {name}: .*wandb agent"):
+            prepare_search(argv, parse_arguments(argv)[-1])

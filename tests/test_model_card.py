@@ -170,3 +170,39 @@ def test_a_model_defined_by_shipped_code_is_loaded_with_trust_remote_code(tmp_pa
     (tmp_path / "plain").mkdir()
     plain = str(card_for(tmp_path / "plain", *flags[:2], adapter=adapter, config={"model_type": "bert"}))
     assert "trust_remote_code" not in plain
+
+
+MINILM = ("--model_name_or_path", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_multi_label_card_has_its_metrics_thresholds_and_pipeline_call(tmp_path):
+    from modeling import problem_types
+
+    fields = problem_types.config_fields(problem_types.MULTI_LABEL, LABELS, decision_thresholds=[0.3, 0.55, 0.7])
+    results = {"eval_jaccard": 0.61, "eval_micro_f1": 0.7, "eval_macro_f1": 0.5, "test_jaccard": 0.6,
+               "test_micro_f1": 0.69, "test_macro_f1": 0.48, "test_subset_accuracy": 0.3,
+               "test_samples": 40}  # fmt: skip
+    card = card_for(tmp_path, *MINILM, figures=(), results=results, config=fields)
+    text = card.text
+    assert "| split | Jaccard (samples) | micro-F1 | macro-F1 | subset accuracy | documents |" in text
+    assert "| test | 0.6000 | 0.6900 | 0.4800 | 0.3000 | 40 |" in text
+    assert "| 1 | sci.space | 0.550 |" in text and "any of 3 labels per text" in text
+    assert "top_k=None" in text and "does not apply the decision thresholds" in text
+    metadata = front_matter(card)
+    assert "multi-label" in metadata["tags"] and metadata["metrics"] == ["f1", "jaccard"]
+    indexed = metadata["model-index"][0]["results"]
+    indexed_metrics = [(metric["type"], metric["value"]) for entry in indexed for metric in entry["metrics"]]
+    assert indexed_metrics == [("jaccard", 0.61), ("f1", 0.7), ("jaccard", 0.6), ("f1", 0.69)]
+
+
+def test_regression_pair_card_names_the_value_and_the_pair_call(tmp_path):
+    from modeling import problem_types
+
+    fields = problem_types.config_fields(problem_types.REGRESSION, ["similarity"], text_pair=True)
+    results = {"test_spearman": 0.81, "test_pearson": 0.83, "test_rmse": 0.9, "test_mae": 0.7, "test_samples": 1500}
+    text = card_for(tmp_path, *MINILM, figures=(), results=results, config=fields).text
+    assert "| test | 0.8100 | 0.8300 | 0.9000 | 0.7000 | 1500 |" in text
+    assert "regression of one value, `similarity`; it reads a pair of texts" in text
+    assert '{"text": "The shuttle put the telescope into orbit.", "text_pair": ' in text
+    assert '--text_pair "A telescope is in orbit."' in text and "no activation" in text
+    assert "accuracy" not in text.split("## Results")[1].split("##")[0]

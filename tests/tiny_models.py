@@ -17,7 +17,11 @@ from transformers import (
     RobertaConfig,
 )
 
+from modeling import problem_types
+from modeling.word_models import build_word_model
+
 FAMILIES = ("bert", "roberta", "distilbert")
+WORD_FAMILIES = ("glove", "lstm")
 MAX_POSITIONS = 256
 
 
@@ -31,7 +35,7 @@ def train_wordpiece(texts: list[str], vocab_size: int = 400) -> PreTrainedTokeni
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",  # the second text typed 1, as BERT's tokenizer does
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tokenizer.decoder = decoders.WordPiece()
@@ -77,10 +81,17 @@ def train_byte_bpe(texts: list[str], vocab_size: int = 400) -> PreTrainedTokeniz
 
 
 def build_tiny_model(
-    directory: Path, family: str, texts: list[str], num_labels: int = 2, label_names: list[str] | None = None
+    directory: Path,
+    family: str,
+    texts: list[str],
+    num_labels: int = 2,
+    label_names: list[str] | None = None,
+    problem: dict | None = None,
 ) -> Path:
     """Save a randomly initialised tiny `family` classifier and its tokenizer into `directory`; with `label_names`,
-    its config names the classes (and their number replaces `num_labels`)."""
+    its config names the classes (and their number replaces `num_labels`); `problem` (the keyword arguments of
+    `problem_types.config_fields` but the names: problem_type, decision_thresholds, text_pair, ...) makes it a
+    multi-label, regression or pair model, as run_classification.py records them."""
     tokenizer = train_byte_bpe(texts) if family == "roberta" else train_wordpiece(texts)
     size = dict(vocab_size=len(tokenizer))
     if family == "bert":
@@ -120,7 +131,36 @@ def build_tiny_model(
     if label_names is not None:
         config.id2label = dict(enumerate(label_names))
         config.label2id = {name: index for index, name in enumerate(label_names)}
+    if problem is not None:
+        names = label_names or [f"LABEL_{index}" for index in range(num_labels)]
+        problem = dict(problem)
+        config.update(problem_types.config_fields(problem.pop("problem_type"), names, **problem))
+        config.num_labels = len(names)  # id2label sets it; re-applied for configs that cache the count
+    if family == "bert" and problem is not None and problem.get("text_pair"):
+        # as BertTokenizer(Fast) does: the second text is marked by token_type_ids (the trained tokenizer's
+        # defaults omit them, and a pair model without them could not tell the two texts apart)
+        tokenizer.model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+        tokenizer.init_kwargs["model_input_names"] = tokenizer.model_input_names  # saved in tokenizer_config.json
     model = AutoModelForSequenceClassification.from_config(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def build_tiny_word_model(
+    directory: Path, family: str, texts: list[str], label_names: list[str], problem: dict | None = None
+) -> Path:
+    """A randomly initialised GloVe mean-pool or LSTM classifier (random 16-d vectors, so no vector file) with its word
+    tokenizer, saved into `directory`; `problem` as in `build_tiny_model`."""
+    kwargs = {"embedding_dim": 16} if family == "glove" else {"embedding_dim": 16, "hidden_size": 8}
+    fields = None
+    if problem is not None:
+        problem = dict(problem)
+        fields = problem_types.config_fields(problem.pop("problem_type"), label_names, **problem)
+    model, tokenizer = build_word_model(
+        family, texts, label_names, word_vectors=None, model_kwargs=kwargs, problem=fields
+    )
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

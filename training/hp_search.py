@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
-from transformers import EvalPrediction, TrainerCallback
+from transformers import TrainerCallback
 from transformers.trainer_utils import SaveStrategy
 
+from modeling import problem_types
 from textcls_errors import TextclsError
 from training.arguments import (
     ARGUMENT_CLASSES,
@@ -47,6 +47,13 @@ FIXED_DURING_SEARCH = (
     "output_dir", "do_train", "do_eval", "do_predict", "hp_search_space", "hp_search_trials",
     "resume_from_checkpoint", "push_to_hub", "report_to", "embedding_projection",
 )  # fmt: skip
+# Settings of the problem that an Optuna trial would ignore: why (wandb agent starts a fresh run per setting).
+FIXED_PROBLEM_SETTINGS = {
+    "class_weights": "the weights are resolved once, from the training labels, into the model's config before the "
+    "trials start, and every trial's model is built from that config",
+    "threshold_strategy": "multi-label thresholds are tuned once after training, not in a trial: a trial is scored "
+    "with the thresholds of the config (0.5)",
+}
 METHODS = ("bayes", "random", "grid")
 GOALS = ("maximize", "minimize")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "log_uniform_values", "q_uniform")
@@ -54,11 +61,51 @@ SPEC_KEYS = {"distribution", "value", "values", "min", "max", "q"}
 BEST_TRIAL_FILE = "best_trial.json"
 
 
-def eval_metric_names() -> list[str]:
-    """What every evaluation reports: the loss and compute_metrics' scores (asked of compute_metrics itself)."""
-    from training.metrics import compute_metrics  # scikit-learn: imported by the runs that search, not at start-up
+def eval_metric_names(problem_type: str | None = None) -> list[str]:
+    """What an evaluation of a run of this problem type reports: the loss and the type's metrics
+    (training.metrics.METRIC_NAMES); None: any problem type's (the type may be inferred from the data later)."""
+    from training.metrics import METRIC_NAMES  # scikit-learn: imported by the runs that search, not at start-up
 
-    return ["loss", *compute_metrics(EvalPrediction(predictions=np.eye(2), label_ids=np.arange(2)))]
+    types = problem_types.PROBLEM_TYPES if problem_type is None else (problem_type,)
+    return list(dict.fromkeys(["loss", *(name for kind in types for name in METRIC_NAMES[kind])]))
+
+
+def check_search_for_problem(space: SearchSpace, problem_type: str) -> None:
+    """Refuse, once the run's problem type is known, a sweep that cannot work for it: a metric the run does not
+    report, a goal that contradicts the metric, or a parameter the problem type has no use for."""
+    from training.metrics import greater_is_better
+
+    known = eval_metric_names(problem_type)
+    metric = space.metric.removeprefix("eval/")
+    if metric not in known:
+        raise TextclsError(
+            f"{space.path}: metric {space.metric} is not reported by a {problem_type} run; its evaluations log "
+            f"{', '.join(f'eval/{name}' for name in known)} (e.g. eval/micro_f1 for multi-label, eval/spearman for "
+            "regression)."
+        )
+    wanted = "maximize" if greater_is_better(metric) else "minimize"
+    if space.goal != wanted:
+        better = "higher" if wanted == "maximize" else "lower"
+        raise TextclsError(
+            f"{space.path}: goal {space.goal} for {space.metric}, which is better {better}: use goal: {wanted}"
+        )
+    names = {parameter.name: parameter for parameter in space.parameters}
+    if problem_type == problem_types.REGRESSION and "class_weights" in names:
+        raise TextclsError(
+            f"{space.path}: a class_weights sweep over a regression run cannot work: a regression target has no "
+            "classes to weigh (its loss is the mean squared error). Remove class_weights from the sweep."
+        )
+    smoothing = names.get("label_smoothing_factor")
+    if problem_type == problem_types.REGRESSION and smoothing is not None and any(smoothing.corners()):
+        raise TextclsError(
+            f"{space.path}: label_smoothing_factor smooths class targets; a regression target is a value. Remove it "
+            "from the sweep."
+        )
+    if problem_type != problem_types.MULTI_LABEL and "threshold_strategy" in names:
+        raise TextclsError(
+            f"{space.path}: threshold_strategy tunes multi-label decision thresholds; a {problem_type} run has none. "
+            "Remove it from the sweep."
+        )
 
 
 @dataclass(frozen=True)
@@ -248,6 +295,11 @@ def prepare_search(argv: Sequence[str], training_args: TextclsTrainingArguments)
     training_settings = {f.name for f in dataclasses.fields(TextclsTrainingArguments) if f.init}
     for parameter in space.parameters:
         name = parameter.name
+        if name in FIXED_PROBLEM_SETTINGS:
+            raise TextclsError(
+                f"{space.path}: an Optuna trial cannot change {name}: {FIXED_PROBLEM_SETTINGS[name]}. Set it in the "
+                "config, or search it with wandb agent, which starts a fresh run for every setting."
+            )
         if name in FIXED_DURING_SEARCH or (name not in training_settings and name not in TRIAL_MODEL_SETTINGS):
             raise TextclsError(
                 f"{space.path}: an Optuna trial cannot change {name}: it is fixed for the whole search (the data are "

@@ -13,7 +13,7 @@ copy), data files by their file names, and output, cache and data folders and to
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import huggingface_hub
@@ -21,6 +21,9 @@ import peft
 import torch
 import transformers
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers import PretrainedConfig
+
+from modeling import problem_types
 
 # Hub datasets holding the same corpora as the named datasets (linked from the card's metadata).
 HUB_DATASETS = {"20newsgroups": "SetFit/20_newsgroups", "ag_news": "fancyzhx/ag_news"}
@@ -30,6 +33,32 @@ FIGURES = {
     "confusion_matrix.png": "Confusion matrix on the test split",
     "predictions_scatter.png": "Predicted against gold values on the test split",
     "training_curves.png": "Training and validation curves",
+}
+# The results table's columns per problem type: (key in all_results.json without its split prefix, title, the
+# Hub's metric type, its arguments). The first two are the model-index entries.
+RESULT_COLUMNS = {
+    problem_types.SINGLE_LABEL: (
+        ("accuracy", "accuracy", "accuracy", None),
+        ("macro_f1", "macro-F1", "f1", {"average": "macro"}),
+    ),
+    problem_types.MULTI_LABEL: (
+        ("jaccard", "Jaccard (samples)", "jaccard", {"average": "samples"}),
+        ("micro_f1", "micro-F1", "f1", {"average": "micro"}),
+        ("macro_f1", "macro-F1", "f1", {"average": "macro"}),
+        ("subset_accuracy", "subset accuracy", "accuracy", None),
+    ),
+    problem_types.REGRESSION: (
+        ("spearman", "Spearman", "spearmanr", None),
+        ("pearson", "Pearson", "pearsonr", None),
+        ("rmse", "RMSE", "rmse", None),
+        ("mae", "MAE", "mae", None),
+    ),
+}
+INDEXED_METRICS = 2  # the first columns of each type go into the Hub's model-index
+TASK = {
+    problem_types.SINGLE_LABEL: ("text-classification", "Text Classification"),
+    problem_types.MULTI_LABEL: ("text-classification", "Multi-label Text Classification"),
+    problem_types.REGRESSION: ("text-classification", "Text Regression"),
 }
 # Settings that are places on this machine: never in a card.
 LOCAL_SETTINGS = {"cache_dir", "data_dir", "wordnet_dir", "output_dir"}
@@ -47,6 +76,8 @@ TRAINING_SETTINGS = (
     "lr_scheduler_type",
     "optim",
     "label_smoothing_factor",
+    "class_weights",
+    "threshold_strategy",
     "metric_for_best_model",
     "train_sampling_strategy",
     "fp16",
@@ -70,6 +101,10 @@ def write_model_card(
     results_file = output_dir / "all_results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {}
     settings = run_settings(model_args, data_args, cleaning_args, augmentation_args, training_args)
+    config_file = output_dir / "config.json"
+    config = PretrainedConfig.from_json_file(config_file) if config_file.is_file() else None
+    if config is not None:  # the saved model's own output names (a regression's value name, say) win
+        label_names = problem_types.label_names_of(config)
     card = build_model_card(
         repo_id=repo_id,
         label_names=label_names,
@@ -84,6 +119,7 @@ def write_model_card(
         )
         or None,
         remote_code=has_custom_code(output_dir),
+        problem=ProblemSummary.of(config),
     )
     path = output_dir / "README.md"
     card.save(path)
@@ -96,6 +132,25 @@ def has_custom_code(output_dir: Path) -> bool:
     return config_file.is_file() and "auto_map" in json.loads(config_file.read_text())
 
 
+@dataclass
+class ProblemSummary:
+    """What the card says about the problem the model solves, read from its config.json (modeling.problem_types)."""
+
+    problem_type: str = problem_types.SINGLE_LABEL
+    thresholds: list[float] | None = None  # multi-label: each label's decision threshold, in label order
+    text_pair: bool = False
+
+    @classmethod
+    def of(cls, config: PretrainedConfig | None) -> ProblemSummary:
+        if config is None:
+            return cls()
+        problem_type = problem_types.problem_type_of(config)
+        thresholds = None
+        if problem_type == problem_types.MULTI_LABEL:
+            thresholds = problem_types.decision_thresholds(config).tolist()
+        return cls(problem_type, thresholds, problem_types.reads_text_pairs(config))
+
+
 def build_model_card(
     repo_id: str,
     label_names: list[str],
@@ -106,8 +161,10 @@ def build_model_card(
     figures: list[str],
     text_cleaning: str | None = None,
     remote_code: bool = False,
+    problem: ProblemSummary | None = None,
 ) -> ModelCard:
     """The card as a ModelCard; `kind` is "transformer", "lora-adapter", "glove" or "lstm"."""
+    problem = problem or ProblemSummary()
     dataset = settings.get("dataset_name")
     data = ModelCardData(
         model_name=repo_id.split("/")[-1],
@@ -116,17 +173,19 @@ def build_model_card(
         pipeline_tag="text-classification",
         datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
         language="en" if dataset in HUB_DATASETS else None,
-        metrics=["accuracy", "f1"],
-        tags=card_tags(kind, settings),
-        eval_results=eval_results(results, dataset) or None,
+        metrics=sorted({column[2] for column in RESULT_COLUMNS[problem.problem_type][:INDEXED_METRICS]}),
+        tags=card_tags(kind, settings, problem),
+        eval_results=eval_results(results, dataset, problem.problem_type) or None,
     )
     sections = [
         f"# {repo_id.split('/')[-1]}",
-        summary(kind, base_model, settings, label_names),
-        results_section(results),
-        labels_section(label_names),
+        summary(kind, base_model, settings, label_names, problem),
+        results_section(results, problem.problem_type),
+        labels_section(label_names, problem),
         figures_section(figures, results),
-        usage_section(repo_id, kind, base_model, text_cleaning, settings, remote_code or kind in ("glove", "lstm")),
+        usage_section(
+            repo_id, kind, base_model, text_cleaning, settings, remote_code or kind in ("glove", "lstm"), problem
+        ),
         settings_section(settings),
         versions_section(settings),
     ]
@@ -184,8 +243,12 @@ def run_settings(*argument_groups) -> dict:
     return settings
 
 
-def card_tags(kind: str, settings: dict) -> list[str]:
+def card_tags(kind: str, settings: dict, problem: ProblemSummary | None = None) -> list[str]:
     tags = ["text-classification", "textcls"]
+    if problem is not None and problem.problem_type != problem_types.SINGLE_LABEL:
+        tags.append("multi-label" if problem.problem_type == problem_types.MULTI_LABEL else "regression")
+    if problem is not None and problem.text_pair:
+        tags.append("sentence-pairs")
     if kind == "glove":
         tags += ["glove", "word-embeddings"]
     elif kind == "lstm":
@@ -195,32 +258,38 @@ def card_tags(kind: str, settings: dict) -> list[str]:
     return tags
 
 
-def eval_results(results: dict[str, float], dataset: str | None) -> list[EvalResult]:
-    """Validation and test accuracy and macro-F1, for the Hub's model-index."""
+def eval_results(
+    results: dict[str, float], dataset: str | None, problem_type: str = problem_types.SINGLE_LABEL
+) -> list[EvalResult]:
+    """Validation and test values of the problem type's first INDEXED_METRICS metrics (accuracy and macro-F1;
+    Jaccard and micro-F1; Spearman and Pearson), for the Hub's model-index."""
     dataset_type = HUB_DATASETS.get(dataset, "custom")
     dataset_title = DATASET_TITLES.get(dataset, "custom data")
+    task_type, task_name = TASK[problem_type]
     found = []
     for prefix, split in (("eval", "validation"), ("test", "test")):
-        for metric, metric_type, name in (("accuracy", "accuracy", "Accuracy"), ("macro_f1", "f1", "Macro F1")):
+        for metric, title, metric_type, arguments in RESULT_COLUMNS[problem_type][:INDEXED_METRICS]:
             key = f"{prefix}_{metric}"
             if key in results:
                 found.append(
                     EvalResult(
-                        task_type="text-classification",
-                        task_name="Text Classification",
+                        task_type=task_type,
+                        task_name=task_name,
                         dataset_type=dataset_type,
                         dataset_name=dataset_title,
                         dataset_split=split,
                         metric_type=metric_type,
-                        metric_name=name,
+                        metric_name=title[0].upper() + title[1:],
                         metric_value=round(results[key], 4),
-                        metric_args={"average": "macro"} if metric == "macro_f1" else None,
+                        metric_args=arguments,
                     )
                 )
     return found
 
 
-def summary(kind: str, base_model: str | None, settings: dict, label_names: list[str]) -> str:
+def summary(
+    kind: str, base_model: str | None, settings: dict, label_names: list[str], problem: ProblemSummary | None = None
+) -> str:
     what = {
         "glove": "A GloVe mean-pool classifier (the mean of the word vectors of a text, then dense layers)",
         "lstm": f"{'A' if settings.get('cell') == 'gru' else 'An'} {settings.get('cell', 'lstm').upper()} classifier "
@@ -242,21 +311,33 @@ def summary(kind: str, base_model: str | None, settings: dict, label_names: list
     else:
         files = [settings[name] for name in ("train_file", "validation_file", "test_file") if name in settings]
         data = "the user's own data" + (f" ({', '.join(files)})" if files else "")
-    return f"{what}, trained with textcls's `run_classification.py` on {data}: {len(label_names)} classes."
+    problem = problem or ProblemSummary()
+    task = {
+        problem_types.SINGLE_LABEL: f"{len(label_names)} classes, one per text",
+        problem_types.MULTI_LABEL: f"multi-label, any of {len(label_names)} labels per text (sigmoid outputs and a "
+        "decision threshold per label)",
+        problem_types.REGRESSION: f"regression of one value, `{label_names[0]}`",
+    }[problem.problem_type]
+    if problem.text_pair:
+        task += "; it reads a pair of texts (`text`, `text_pair`)"
+    return f"{what}, trained with textcls's `run_classification.py` on {data}: {task}."
 
 
-def results_section(results: dict[str, float]) -> str:
+def results_section(results: dict[str, float], problem_type: str = problem_types.SINGLE_LABEL) -> str:
+    columns = [column for column in RESULT_COLUMNS[problem_type] if any(
+        f"{prefix}_{column[0]}" in results for prefix in ("eval", "test"))]  # fmt: skip
     rows = []
     for prefix, split in (("eval", "validation"), ("test", "test")):
-        if f"{prefix}_accuracy" in results:
-            documents = results.get(f"{prefix}_samples")
-            rows.append(
-                f"| {split} | {results[f'{prefix}_accuracy']:.4f} | {results[f'{prefix}_macro_f1']:.4f} | "
-                f"{int(documents) if documents is not None else ''} |"
-            )
+        if not any(f"{prefix}_{key}" in results for key, *_ in columns):
+            continue
+        values = [f"{results[f'{prefix}_{key}']:.4f}" if f"{prefix}_{key}" in results else "" for key, *_ in columns]
+        documents = results.get(f"{prefix}_samples")
+        rows.append(f"| {split} | {' | '.join(values)} | {int(documents) if documents is not None else ''} |")
     if not rows:
         return ""
-    table = "\n".join(["| split | accuracy | macro-F1 | documents |", "| --- | ---: | ---: | ---: |", *rows])
+    header = f"| split | {' | '.join(title for _, title, *_ in columns)} | documents |"
+    rule = "| --- | " + " | ".join("---:" for _ in columns) + " | ---: |"
+    table = "\n".join([header, rule, *rows])
     trained = ""
     if "train_samples" in results:
         trained = f"\n\nTrained on {int(results['train_samples'])} documents"
@@ -265,7 +346,20 @@ def results_section(results: dict[str, float]) -> str:
     return f"## Results\n\n{table}{trained}"
 
 
-def labels_section(label_names: list[str]) -> str:
+def labels_section(label_names: list[str], problem: ProblemSummary | None = None) -> str:
+    problem = problem or ProblemSummary()
+    if problem.problem_type == problem_types.REGRESSION:
+        return f"## Output\n\nOne value, `{label_names[0]}` (the model's single output, no activation)."
+    if problem.problem_type == problem_types.MULTI_LABEL and problem.thresholds is not None:
+        rows = "\n".join(
+            f"| {index} | {name} | {threshold:.3f} |"
+            for index, (name, threshold) in enumerate(zip(label_names, problem.thresholds, strict=True))
+        )
+        return (
+            "## Labels\n\nA label is predicted when its sigmoid probability reaches its threshold (tuned on the "
+            "validation split, saved in `config.json` as `decision_thresholds`); a text may get several labels or "
+            f"none.\n\n| id | label | threshold |\n| ---: | --- | ---: |\n{rows}"
+        )
     rows = "\n".join(f"| {index} | {name} |" for index, name in enumerate(label_names))
     return f"## Labels\n\n| id | label |\n| ---: | --- |\n{rows}"
 
@@ -287,9 +381,20 @@ def figures_section(figures: list[str], results: dict[str, float]) -> str:
     return "\n\n".join(parts)
 
 
+EXAMPLE_TEXT = "The shuttle put the telescope into orbit."
+EXAMPLE_PAIR = "A telescope is in orbit."
+
+
 def usage_section(
-    repo_id: str, kind: str, base_model: str | None, text_cleaning: str | None, settings: dict, remote_code: bool
+    repo_id: str,
+    kind: str,
+    base_model: str | None,
+    text_cleaning: str | None,
+    settings: dict,
+    remote_code: bool,
+    problem: ProblemSummary | None = None,
 ) -> str:
+    problem = problem or ProblemSummary()
     remote = ", trust_remote_code=True" if remote_code else ""
     if kind == "lora-adapter":
         code = (
@@ -307,8 +412,28 @@ def usage_section(
             "from transformers import pipeline\n\n"
             f'classifier = pipeline("text-classification", model="{repo_id}"{remote})\n'
         )
-    code += 'print(classifier("The shuttle put the telescope into orbit."))'
+    argument = f'"{EXAMPLE_TEXT}"'
+    if problem.text_pair:
+        argument = f'{{"text": "{EXAMPLE_TEXT}", "text_pair": "{EXAMPLE_PAIR}"}}'
+    top_k = ", top_k=None" if problem.problem_type == problem_types.MULTI_LABEL else ""
+    code += f"print(classifier({argument}{top_k}))"
     parts = ["## How to use", f"```python\n{code}\n```"]
+    if problem.problem_type == problem_types.MULTI_LABEL:
+        parts.append(
+            "The pipeline applies a sigmoid to each label (`problem_type` is multi-label in `config.json`) and, with "
+            "`top_k=None`, returns every label's probability; it does not apply the decision thresholds: a label is "
+            "predicted when its probability reaches its threshold in the table above (`predict.py` applies them)."
+        )
+    elif problem.problem_type == problem_types.REGRESSION:
+        parts.append(
+            "The pipeline returns the predicted value as `score` (no activation: `problem_type` is regression in "
+            "`config.json`)."
+        )
+    if problem.text_pair:
+        parts.append(
+            'The model reads a pair of texts: give the pipeline a dict `{"text": ..., "text_pair": ...}`, '
+            "encoded as `tokenizer(text, text_pair)` as in training."
+        )
     if remote_code:
         parts.append(
             "`trust_remote_code=True` runs this repository's `configuration_*.py` and `modeling_*.py`, which define "
@@ -324,8 +449,9 @@ def usage_section(
         "textcls's `predict.py` reads a text as training did (text cleaning and truncation are recorded in "
         f"`config.json`).{reads} Download the folder, then:\n\n"
         f"```bash\nhf download {repo_id} --local-dir {repo_id.split('/')[-1]}\n"
-        f'python predict.py --model_dir {repo_id.split("/")[-1]} --text "The shuttle put the telescope into orbit."'
-        "\n```"
+        f'python predict.py --model_dir {repo_id.split("/")[-1]} --text "{EXAMPLE_TEXT}"'
+        + (f' --text_pair "{EXAMPLE_PAIR}"' if problem.text_pair else "")
+        + "\n```"
     )
     return "\n\n".join(parts)
 
