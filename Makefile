@@ -42,8 +42,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m pip install -e ".[dev]"
 	touch $@
 
+# A finished demo is not trained again (a rerun of a finished run stops with exit 2): its folder is the result.
 demo: install
-	$(PYTHON) run_classification.py configs/minilm_20ng.json $(DEMO_FLAGS)
+	@if [ -f outputs/demo/all_results.json ]; then \
+		echo "outputs/demo holds a finished demo run (all_results.json); rm -r outputs/demo to train it again"; \
+	else $(PYTHON) run_classification.py configs/minilm_20ng.json $(DEMO_FLAGS); fi
 
 test: install
 	$(PYTHON) -m pytest -q
