@@ -24,14 +24,13 @@ from transformers import (
 )
 
 import export_onnx
-import predict
 import run_classification
 from inference import TextClassifier
 from modeling import TransformerMlpConfig, TransformerMlpForSequenceClassification
 from modeling.classifier_heads import classifier_config
 from modeling.word_models import build_word_model
 from tests.test_run_classification import TOPICS, config_for, write_splits
-from tests.tiny_models import FAMILIES, build_tiny_model
+from tests.tiny_models import FAMILIES, assert_predict_replays_the_run, build_tiny_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 from training.class_separation import document_embeddings
@@ -137,14 +136,6 @@ def run(tmp_path, csv_files, backbone, **settings):
         classifier_head="mlp", classifier_hidden_sizes=HIDDEN, num_train_epochs=6, embedding_projection=False
     )
     return run_classification.main([config_for(tmp_path, backbone, csv_files, **(defaults | settings))])
-
-
-def assert_predict_replays_the_run(out):
-    expected = pd.read_csv(out / "predictions.csv")
-    predicted = predict.main(["--model_dir", str(out), "--input", str(out / "predictions.csv")])
-    columns = [column for column in expected if column.startswith("prob_")]
-    np.testing.assert_allclose(predicted[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-4)
-    return predicted
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta"])  # DistilBERT trains below, with LoRA

@@ -3,18 +3,16 @@ predicts exactly what the run predicted."""
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-import predict
 import run_classification
 from modeling.lora import add_lora, load_for_inference
 from modeling.word_models import build_word_model
 from tests.test_run_classification import config_for, write_splits
-from tests.tiny_models import build_tiny_model
+from tests.tiny_models import assert_predict_replays_the_run, build_tiny_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 
@@ -32,13 +30,6 @@ def train(tmp_path, csv_files, family, **settings):
     settings = defaults | settings
     results = run_classification.main([config_for(tmp_path, backbone, csv_files, **settings)])
     return backbone, tmp_path / "out", results
-
-
-def assert_predictions_replayed(out, csv_files):
-    expected = pd.read_csv(out / "predictions.csv")
-    predicted = predict.main(["--model_dir", str(out), "--input", str(out / "predictions.csv")])
-    columns = [column for column in expected if column.startswith("prob_")]
-    np.testing.assert_allclose(predicted[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-4)
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
@@ -59,7 +50,7 @@ def test_adapter_trains_only_lora_and_head_and_reloads(family, tmp_path, csv_fil
     changed = {name for name in original if not torch.equal(original[name], merged[name])}
     assert changed, "nothing trained"
     assert all(any(part in name for part in adapted) for name in changed), sorted(changed)
-    assert_predictions_replayed(out, csv_files)
+    assert_predict_replays_the_run(out)
 
 
 def test_merged_model_is_a_plain_model(tmp_path, csv_files):
@@ -67,7 +58,7 @@ def test_merged_model_is_a_plain_model(tmp_path, csv_files):
     assert not (out / "adapter_config.json").exists()
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert not any("lora" in name for name in model.state_dict())
-    assert_predictions_replayed(out, csv_files)
+    assert_predict_replays_the_run(out)
 
 
 def test_lora_is_for_transformers_only(tmp_path):

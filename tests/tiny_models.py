@@ -165,3 +165,19 @@ def build_tiny_word_model(
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def assert_predict_replays_the_run(out: Path):
+    """predict.py on the run's own predictions.csv gives the run's probabilities; returns predict.py's rows."""
+    import numpy as np
+    import pandas as pd
+
+    import predict
+
+    expected = pd.read_csv(out / "predictions.csv")
+    replayed = out.parent / f"{out.name}_replayed.csv"
+    predict.main(["--model_dir", str(out), "--input", str(out / "predictions.csv"), "--output", str(replayed)])
+    predicted = pd.read_csv(replayed, keep_default_na=False)
+    columns = [column for column in expected if column.startswith("prob_")]
+    np.testing.assert_allclose(predicted[columns].to_numpy(), expected[columns].to_numpy(), atol=1e-4)
+    return predicted
