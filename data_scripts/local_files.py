@@ -74,6 +74,7 @@ class LabelSpec:
     label_separator: str | None = None
     problem_type: str | None = None  # None: inferred from the training file
     names: list[str] = field(default_factory=list)  # filled from the training file
+    train_file: str | None = None  # named when another file uses a label it lacks
 
 
 def _root_cause(error: BaseException) -> BaseException:
@@ -278,7 +279,7 @@ def read_labels(table: Table, spec: LabelSpec, argument: str, path: str, is_trai
             )
             if not spec.names:
                 raise TextclsError(f"{argument}={path!r}: no row has any label; a multi-label run needs some.")
-        _check_known({name for labels in sets for name in labels}, spec.names, argument, path)
+        _check_known({name for labels in sets for name in labels}, spec, argument, path)
         index = {name: i for i, name in enumerate(spec.names)}
         return [sorted(index[name] for name in labels) for labels in sets]
 
@@ -299,17 +300,17 @@ def read_labels(table: Table, spec: LabelSpec, argument: str, path: str, is_trai
     if is_train:
         stored = table.class_labels.get(column)
         spec.names = list(stored.names) if stored is not None else class_order(labels)
-    _check_known(set(labels), spec.names, argument, path)
+    _check_known(set(labels), spec, argument, path)
     index = {name: i for i, name in enumerate(spec.names)}
     return [index[label] for label in labels]
 
 
-def _check_known(used: set[str], names: list[str], argument: str, path: str) -> None:
-    unknown = sorted(used - set(names))
+def _check_known(used: set[str], spec: LabelSpec, argument: str, path: str) -> None:
+    unknown = sorted(used - set(spec.names))
     if unknown:
         raise TextclsError(
-            f"{argument}={path!r} has label(s) {unknown[:SHOWN_ROWS]} that the training file never uses; the known "
-            f"labels are {names}. Fix the labels, or add examples of them to train."
+            f"{argument}={path!r} has label(s) {unknown[:SHOWN_ROWS]} that train_file={spec.train_file!r} never uses; "
+            f"the known labels are {spec.names}. Fix the labels, or add examples of them to train."
         )
 
 
@@ -369,7 +370,7 @@ def load_local_files(
         )
     columns, pair_column = text_sources(text_columns, text_pair_column, text_pair)
     layout = FileLayout(delimiter=delimiter, column_names=column_names, quoting=quoting or "minimal")
-    spec = LabelSpec(label_column, label_columns, label_separator, problem_type)
+    spec = LabelSpec(label_column, label_columns, label_separator, problem_type, train_file=train_file)
     files = {"train": ("train_file", train_file), "validation": ("validation_file", validation_file)}
     files["test"] = ("test_file", test_file)
     splits = {}

@@ -164,9 +164,12 @@ def test_a_word_model_resumes_with_its_own_vocabulary_and_keeps_raw_texts_and_cl
 
 def test_resuming_checks_that_the_checkpoint_fits_this_run(tmp_path):
     tiny_word_run(tmp_path, "--num_train_epochs", "1")
-    with pytest.raises(TextclsError, match="holds a textcls-glove model .* trains a textcls-lstm model"):
+    with pytest.raises(TextclsError, match='Changed: model_type: "glove" -> "lstm"'):  # the recorded settings
         tiny_word_run(tmp_path, "--num_train_epochs", "2", "--model_type", "lstm")
     checkpoint = next((tmp_path / "out").glob("checkpoint-*"))
+    explicit = ("--resume_from_checkpoint", str(checkpoint))  # past the settings check: the checkpoint's own
+    with pytest.raises(TextclsError, match="holds a textcls-glove model .* trains a textcls-lstm model"):
+        tiny_word_run(tmp_path, "--num_train_epochs", "2", "--model_type", "lstm", *explicit)
     (checkpoint / "tokenizer.json").unlink()
     with pytest.raises(TextclsError, match="no tokenizer.json"):
-        tiny_word_run(tmp_path, "--num_train_epochs", "2")
+        tiny_word_run(tmp_path, "--num_train_epochs", "2", *explicit)

@@ -277,9 +277,12 @@ class DataArguments:
             "trailing notes) are ignored, with a logged count."
         },
     )
-    quoting: str = field(
-        default="minimal",
-        metadata={"help": "Delimited files: 'minimal' (quoted fields, as CSV writers do) or 'none' (quotes are text)."},
+    quoting: str | None = field(
+        default=None,
+        metadata={
+            "help": "Delimited files: 'minimal' (quoted fields, as CSV writers do; the default) or 'none' (quotes "
+            "are text)."
+        },
     )
     categories: list[str] | None = field(
         default=None, metadata={"help": "20newsgroups: keep only these groups (e.g. sci.space rec.autos)."}
