@@ -93,7 +93,9 @@ def test_mixed_label_types_stop_naming_the_odd_rows(tmp_path):
 def test_validation_labels_unknown_to_train_are_named_for_multi_label(tmp_path):
     train = write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": ["x"]}, {"text": "b", "label": ["y"]}])
     test = write_jsonl(tmp_path / "test.jsonl", [{"text": "a", "label": ["x", "z"]}])
-    with pytest.raises(TextclsError, match=r"test_file=.* has label\(s\) \['z'\] that the training file never uses"):
+    with pytest.raises(
+        TextclsError, match=r"test_file=.* has label\(s\) \['z'\] that train_file=.*train.jsonl' never uses"
+    ):
         load_corpus(None, train_file=train, test_file=test)
 
 
