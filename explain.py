@@ -40,8 +40,8 @@ from inference.explanation_plots import plot_cls_attention, plot_top_tokens
 from inference.files import Chunk, read_inputs
 from inference.text_pairs import PAIR, with_pair_column
 from modeling import problem_types
+from modeling.problem_types import LABEL_SET_SEPARATOR  # as predictions.csv writes a label set
 from textcls_errors import TextclsError, run_cli
-from training.reports import LABEL_SET_SEPARATOR
 
 logger = logging.getLogger("explain")
 

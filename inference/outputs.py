@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from modeling import problem_types
-from training.reports import LABEL_SET_SEPARATOR  # a label set in one column, as predictions.csv writes it
+from modeling.problem_types import LABEL_SET_SEPARATOR  # as predictions.csv writes a label set
 
 
 @dataclass

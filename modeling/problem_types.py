@@ -38,6 +38,7 @@ MULTI_LABEL = "multi_label_classification"
 REGRESSION = "regression"
 PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
 DEFAULT_THRESHOLD = 0.5
+LABEL_SET_SEPARATOR = "|"  # a label set written in one column (predictions.csv, predict.py): "joy|love"; none: ""
 BALANCED = "balanced"
 # the config.json fields this module owns (see the module docstring)
 CONFIG_FIELDS = ("problem_type", "id2label", "label2id", "class_weights", "decision_thresholds", "text_pair")

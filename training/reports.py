@@ -25,13 +25,12 @@ from sklearn.metrics import (
 )
 
 from modeling import problem_types
-from modeling.problem_types import MULTI_LABEL, SINGLE_LABEL
+from modeling.problem_types import LABEL_SET_SEPARATOR, MULTI_LABEL, SINGLE_LABEL
 from textcls_errors import TextclsError
 from training.metrics import regression_metrics
 
 # Cell values are printed up to this many classes; beyond it they would not fit in a cell.
 MAX_ANNOTATED_CLASSES = 20
-LABEL_SET_SEPARATOR = "|"  # a label set in predictions.csv: "joy|love"; no label: ""
 SCATTER_FIGURE = "predictions_scatter.png"
 # The evaluation curves drawn when the history has them (each problem type logs its own).
 CURVE_METRICS = {
