@@ -48,7 +48,9 @@ class TokenAttributions:
     method: str  # "integrated_gradients" or "lime"
     offsets: list[tuple[int, int]] = field(default_factory=list)  # each token's characters in `text`
     explains: str = "probability"  # what `probability` holds: "probability" (of a class or label) or "value"
-    unread: tuple[int, int] | None = None  # the characters of `text` cut away by max_length (never read)
+    # the characters of `text` cut away by max_length (never read): one span for a text (its tail, head or middle),
+    # up to one per text for a pair (the longest-first cut may shorten both)
+    unread: list[tuple[int, int]] = field(default_factory=list)
 
     def top(self, k: int) -> list[tuple[str, float, int]]:
         """The k words with the largest absolute attribution, largest first, as (word, score, occurrences): a word
@@ -74,7 +76,26 @@ class EncodedText:
     tokens: list[str]
     offsets: list[tuple[int, int]]
     pad_token_id: int
-    unread: tuple[int, int] | None  # characters the length cut left out (the tail, the head or the middle)
+    unread: list[tuple[int, int]]  # characters the length cut left out (see TokenAttributions.unread)
+
+
+def _kept_positions(ids: list[int], full_ids: list[int]) -> list[int]:
+    """Where each id the tokenizer kept sits in the uncut encoding of the same text: the kept ids are a prefix of it
+    plus a suffix (a head, tail or head+tail cut), so the cut itself stays the tokenizer's."""
+    head = 0
+    while head < min(len(ids), len(full_ids)) and ids[head] == full_ids[head]:
+        head += 1
+    positions = list(range(head)) + list(range(len(full_ids) - (len(ids) - head), len(full_ids)))
+    if [full_ids[p] for p in positions] != list(ids):  # cannot happen for a head/tail cut; a guard, not a user error
+        raise RuntimeError("could not align the classifier's token ids with the tokenizer's offsets")
+    return positions
+
+
+def _span_of(offsets: list[tuple[int, int]], shift: int = 0) -> list[tuple[int, int]]:
+    """The characters covered by the offsets of the ids the cut dropped: [] or one (start, end) span."""
+    if not offsets:
+        return []
+    return [(min(start for start, _ in offsets) + shift, max(end for _, end in offsets) + shift)]
 
 
 def encode(classifier, text: str, text_pair: str | None = None) -> EncodedText:
@@ -89,12 +110,7 @@ def encode(classifier, text: str, text_pair: str | None = None) -> EncodedText:
     ids = kept["input_ids"][0]
     full = tokenizer(cleaned, truncation=False, return_offsets_mapping=True, return_special_tokens_mask=True)
     full_ids = full["input_ids"]
-    head = 0  # the kept ids are a prefix of the full encoding plus a suffix of it
-    while head < min(len(ids), len(full_ids)) and ids[head] == full_ids[head]:
-        head += 1
-    positions = list(range(head)) + list(range(len(full_ids) - (len(ids) - head), len(full_ids)))
-    if [full_ids[p] for p in positions] != ids:  # cannot happen for a head/tail cut; a guard, not a user error
-        raise RuntimeError("could not align the classifier's token ids with the tokenizer's offsets")
+    positions = _kept_positions(ids, full_ids)
     word_ids = full.word_ids()
     words: list[list[int]] = []
     spans: list[tuple[int, int]] = []
@@ -117,7 +133,6 @@ def encode(classifier, text: str, text_pair: str | None = None) -> EncodedText:
         for p in range(len(full_ids))
         if p not in kept_positions and not full["special_tokens_mask"][p] and word_ids[p] is not None
     ]
-    unread = (min(start for start, _ in dropped), max(end for _, end in dropped)) if dropped else None
     names = [name for name in ("attention_mask", "token_type_ids") if name in kept]
     inputs = {name: torch.tensor([kept[name][0]], dtype=torch.long) for name in names}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -129,7 +144,7 @@ def encode(classifier, text: str, text_pair: str | None = None) -> EncodedText:
         tokens=[cleaned[start:end] for start, end in spans],
         offsets=spans,
         pad_token_id=pad,
-        unread=unread,
+        unread=_span_of(dropped),
     )
 
 
@@ -151,6 +166,7 @@ def encode_pair(classifier, text: str, text_pair: str | None) -> EncodedText:
     if kept["input_ids"] != ids:  # the same call as the classifier's: a guard, not a user error
         raise RuntimeError("could not align the classifier's token ids with the tokenizer's offsets")
     shift = len(first) + len(PAIR_DISPLAY_SEPARATOR)
+    unread = _pair_unread(classifier.tokenizer, first, second, kept, shift)
     words: list[list[int]] = []
     spans: list[tuple[int, int]] = []
     previous = None
@@ -179,8 +195,22 @@ def encode_pair(classifier, text: str, text_pair: str | None) -> EncodedText:
         tokens=[joined[start:end] for start, end in spans],
         offsets=spans,
         pad_token_id=pad,
-        unread=None,  # the longest-first cut may shorten both texts: the tokens shown are the ones read
+        unread=unread,
     )
+
+
+def _pair_unread(tokenizer, first: str, second: str, kept, shift: int) -> list[tuple[int, int]]:
+    """The characters of each text of a pair that the tokenizer's longest-first cut (`kept`) left out, in the
+    displayed text (the second text's shifted by `shift`): what the uncut encoding has beyond the kept ids."""
+    full = tokenizer(first, second, truncation=False, return_offsets_mapping=True, verbose=False)
+    unread = []
+    for sequence in (0, 1):
+        kept_ids = [i for i, s in zip(kept["input_ids"], kept.sequence_ids(), strict=True) if s == sequence]
+        indices = [position for position, s in enumerate(full.sequence_ids()) if s == sequence]
+        positions = set(_kept_positions(kept_ids, [full["input_ids"][p] for p in indices]))
+        dropped = [full["offset_mapping"][p] for index, p in enumerate(indices) if index not in positions]
+        unread += _span_of(dropped, shift if sequence == 1 else 0)
+    return unread
 
 
 def differentiable_scores(config, logits: torch.Tensor) -> torch.Tensor:

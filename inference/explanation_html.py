@@ -25,22 +25,27 @@ def _token_span(token: str, score: float, largest: float) -> str:
 
 UNREAD_SHOWN = 300  # characters of the unread part shown
 UNREAD_STYLE = "color:#999;text-decoration:line-through;text-decoration-color:#ccc"
+UNREAD_TITLE = "not read by the model: the text (or pair) is longer than its max_length"
 
 
-def _plain(text: str, start: int, end: int, unread: tuple[int, int] | None) -> str:
-    """text[start:end] between tokens; the part the length cut left out is greyed and says so on hover."""
-    if unread is None or unread[1] <= start or unread[0] >= end:
-        return escape(text[start:end])
-    cut_start, cut_end = max(start, unread[0]), min(end, unread[1])
-    title = "not read by the model: the text is longer than its max_length"
-    unread_text = text[cut_start:cut_end]
-    if len(unread_text) > UNREAD_SHOWN:  # a long article would bury the explanation under pages of grey text
-        unread_text = f"{unread_text[:UNREAD_SHOWN]} … ({len(unread_text) - UNREAD_SHOWN:,} more characters not read)"
-    return (
-        escape(text[start:cut_start])
-        + f'<span style="{UNREAD_STYLE}" title="{title}">{escape(unread_text)}</span>'
-        + escape(text[cut_end:end])
-    )
+def _plain(text: str, start: int, end: int, unread: list[tuple[int, int]]) -> str:
+    """text[start:end] between tokens; the parts the length cut left out (a text's, or each text's of a pair) are
+    greyed and say so on hover."""
+    pieces, cursor = [], start
+    for cut_start, cut_end in sorted(unread):
+        cut_start, cut_end = max(cursor, cut_start), min(end, cut_end)
+        if cut_start >= cut_end:
+            continue
+        unread_text = text[cut_start:cut_end]
+        if len(unread_text) > UNREAD_SHOWN:  # a long article would bury the explanation under pages of grey text
+            unread_text = (
+                f"{unread_text[:UNREAD_SHOWN]} … ({len(unread_text) - UNREAD_SHOWN:,} more characters not read)"
+            )
+        pieces.append(escape(text[cursor:cut_start]))
+        pieces.append(f'<span style="{UNREAD_STYLE}" title="{UNREAD_TITLE}">{escape(unread_text)}</span>')
+        cursor = cut_end
+    pieces.append(escape(text[cursor:end]))
+    return "".join(pieces)
 
 
 def attributions_html(attributions: TokenAttributions) -> str:

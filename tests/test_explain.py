@@ -154,12 +154,13 @@ def test_long_texts_are_cut_as_the_classifier_cuts_them(model_dirs):
     assert explained.tokens[0] == "The"
     # The rest of the text was never read: the page greys it and says so, rather than showing it as read.
     last_read = explained.offsets[-1][1]
-    assert explained.unread is not None and explained.unread[0] > last_read
+    [(unread_start, unread_end)] = explained.unread
+    assert unread_start > last_read
     fragment = attributions_html(explained)
     assert fragment.count("not read by the model") == 1
-    unread_text = explained.text[explained.unread[0] : explained.unread[1]]
+    unread_text = explained.text[unread_start:unread_end]
     assert f">{unread_text}</span>" in fragment.replace("&#x27;", "'")
-    assert attribute(TextClassifier(model_dirs["bert"], device="cpu"), TEXTS[0]).unread is None
+    assert attribute(TextClassifier(model_dirs["bert"], device="cpu"), TEXTS[0]).unread == []
     article = attributions_html(attribute(classifier, " ".join(TEXTS * 20)))  # pages of unread text: cut short
     assert "more characters not read)" in article and len(article) < 5000
 

@@ -15,7 +15,8 @@ import explain
 import export_onnx
 import predict
 from inference import TextClassifier
-from inference.attributions import attribute, attribute_predicted, differentiable_scores
+from inference.attributions import METHODS, attribute, attribute_predicted, differentiable_scores
+from inference.explanation_html import attributions_html
 from inference.onnx_export import decisions_changed
 from inference.outputs import outputs_from_logits, prediction_columns
 from modeling import problem_types
@@ -191,6 +192,31 @@ def test_pair_explanation_shows_both_texts(pair_dir):
     assert [explained.text[start:end] for start, end in explained.offsets] == explained.tokens
     with pytest.raises(TextclsError, match="trained on text pairs"):
         attribute(classifier, TEXTS[0], n_steps=8)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pair_explanation_greys_what_the_longest_first_cut_dropped_of_either_text(pair_dir, method):
+    """Both texts are shown; each loses its tail only when the tokenizer's longest-first cut shortened it."""
+    classifier = TextClassifier(pair_dir, device="cpu", backend="torch", max_length=12)
+    long_first, long_second = " ".join(TEXTS), " ".join(SECOND)
+    for first, second, cut_texts in [(long_first, SECOND[0], 1), (TEXTS[0], long_second, 2)]:
+        explained = attribute(classifier, first, text_pair=second, method=method, n_steps=4, n_samples=20)
+        separator = explained.text.index("‖")
+        assert explained.text == f"{first} ‖ {second}"
+        kept = classifier.tokenizer(first, second, truncation="longest_first", max_length=12)
+        sides = kept.sequence_ids()
+        kept_ids = [[i for i, s in zip(kept["input_ids"], sides, strict=True) if s == side] for side in (0, 1)]
+        full_ids = [classifier.tokenizer(text, add_special_tokens=False)["input_ids"] for text in (first, second)]
+        shortened = [side for side in (0, 1) if len(kept_ids[side]) < len(full_ids[side])]
+        assert len(shortened) == cut_texts and len(explained.unread) == cut_texts
+        for side, (start, end) in zip(shortened, explained.unread, strict=True):
+            last_read = max(e for s, e in explained.offsets if (s > separator) == (side == 1))
+            assert start >= last_read  # the unread part follows the words read of that text, up to its end
+            assert end == (separator - 1 if side == 0 else len(explained.text))
+        fragment = attributions_html(explained)
+        assert fragment.count("not read by the model") == cut_texts
+        for start, end in explained.unread:
+            assert f">{explained.text[start:end]}</span>" in fragment
 
 
 def test_errors_of_regression_are_the_largest_absolute_errors(regression_dir, tmp_path):
