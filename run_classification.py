@@ -54,7 +54,7 @@ from training.embedding_callback import ClassSeparationCallback
 from training.hp_search import check_search_for_problem, prepare_search, run_search, sweep_run_output_dir
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
-from training.model_card import write_model_card
+from training.model_card import holds_saved_model, write_model_card
 from training.preprocessing import tokenize_corpus
 from training.text_reading import given_settings, read_as_recorded, record_reading
 from training.trainer import ClassificationTrainer, restore_order, sort_by_length
@@ -280,9 +280,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 log_wandb_confusion_matrix(wandb_run, gold, problem_types.predict(config, logits), label_names)
 
     if trainer.is_world_process_zero():
-        plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
-        arguments = (model_args, data_args, cleaning_args, augmentation_args, training_args)
-        write_model_card(output_dir, hub_repo or repo_name(training_args), label_names, *arguments)
+        if training_args.do_train or not holds_saved_model(output_dir):
+            plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
+            arguments = (model_args, data_args, cleaning_args, augmentation_args, training_args)
+            write_model_card(output_dir, hub_repo or repo_name(training_args), label_names, *arguments)
+        else:  # an evaluate-only run into a model's own folder: its card and curves describe its training
+            logger.info(
+                "%s holds a saved model: its model card (README.md) and training_curves.png stay as training wrote "
+                "them; this run's results are in its *_results.json files",
+                output_dir,
+            )
         log_summary(results, output_dir, problem_type)
         if hub_repo is not None:
             push_run(training_args, hub_repo)

@@ -66,6 +66,22 @@ def test_evaluate_only_reads_text_as_the_folder_records(trained, tmp_path, caplo
     assert (out / "config.json").read_bytes() == config_before  # the record it did not train is not rewritten
 
 
+def test_evaluate_only_leaves_the_trained_folders_card_and_curves_whole(trained, tmp_path, caplog):
+    """The card describes the training that made the model; evaluating the folder in place writes results only."""
+    out, csv_files, _ = trained
+    folder = shutil.copytree(out, tmp_path / "trained")  # a copy: other tests evaluate the module's folder too
+    kept = {name: (folder / name).read_bytes() for name in ("README.md", "training_curves.png")}
+    (folder / "eval_results.json").unlink()
+    with caplog.at_level(logging.INFO):
+        evaluate(folder, csv_files, folder)
+    for name, before in kept.items():
+        assert (folder / name).read_bytes() == before, name
+    assert "its model card (README.md) and training_curves.png stay as training wrote them" in caplog.text
+    assert (folder / "eval_results.json").is_file()  # the run's own results are written
+    evaluate(folder, csv_files, tmp_path / "elsewhere")  # another output_dir gets this run's own card
+    assert (tmp_path / "elsewhere" / "README.md").read_bytes() != kept["README.md"]
+
+
 def test_an_explicit_flag_overrides_the_record_with_a_warning(trained, tmp_path, caplog):
     out, csv_files, results = trained
     with caplog.at_level(logging.WARNING):

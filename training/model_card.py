@@ -2,7 +2,8 @@
 
 YAML metadata (library, pipeline tag, base model, datasets, metrics with their values) through huggingface_hub's
 ModelCardData, then the results of all_results.json, the class names, the settings that define the run, the
-class-separation figure and how to load the model. Written at the end of every run, pushed or not; it replaces the
+class-separation figure and how to load the model. Written at the end of every run, pushed or not (but an
+evaluate-only run leaves the card of a saved model's folder alone: `holds_saved_model`); it replaces the
 template README.md that peft writes beside an adapter (its base model is the local folder the backbone was read
 from).
 
@@ -124,6 +125,12 @@ def write_model_card(
     path = output_dir / "README.md"
     card.save(path)
     return path
+
+
+def holds_saved_model(output_dir: str | Path) -> bool:
+    """Whether output_dir holds a saved model (a trained run's folder): its card is that model's, written by the run
+    that trained it, and a run that only evaluates the folder leaves it alone."""
+    return (Path(output_dir) / "config.json").is_file()
 
 
 def has_custom_code(output_dir: Path) -> bool:
