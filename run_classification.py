@@ -87,9 +87,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # An Optuna search over a W&B sweep YAML's space, checked before any data is read.
     search = prepare_search(argv, training_args) if training_args.hp_search_trials else None
     announce_process(training_args.process_index, training_args.world_size, training_args.device)
-    # The Hub repository is made before training, so that a missing login fails now and not after hours.
+    # The Hub repository is made before training, so that a missing login fails now and not after hours (once, by
+    # the global main process: see create_hub_repo).
     hub_repo = None
-    if training_args.push_to_hub and training_args.should_save and search is None:
+    if training_args.push_to_hub and search is None:
         hub_repo = create_hub_repo(training_args, model_args)
     # Recorded in every checkpoint; resuming one trained with other settings stops (trials start afresh).
     settings = training_settings(model_args, data_args, cleaning_args, augmentation_args, training_args)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments
 
 import modeling.hub
 import run_classification
@@ -223,6 +223,18 @@ def test_a_run_that_trains_nothing_pushes_nothing(tmp_path, csv_files, backbone,
     with pytest.raises(TextclsError, match="do_train is false"):
         run_classification.main([config, "--push_to_hub", "true", "--do_train", "false"])
     assert fake_hub.repos == []
+
+
+def test_with_save_on_each_node_only_the_global_main_process_creates_the_repository(
+    tmp_path, csv_files, backbone, fake_hub, monkeypatch
+):
+    """Node 1's main process (global rank 1, local rank 0) saves its node's copy with save_on_each_node, but makes
+    no repository and pushes nothing: the global main process does both, once."""
+    monkeypatch.setattr(TrainingArguments, "process_index", property(lambda args: 1))
+    quick = ["--num_train_epochs", "1", "--embedding_projection", "false", "--do_predict", "false"]
+    out = run_with_push(tmp_path, csv_files, backbone, "transformer", "--save_on_each_node", "true", *quick)
+    assert fake_hub.repos == [] and fake_hub.commits == []
+    assert (out / "model.safetensors").is_file()  # its node's copy
 
 
 def test_checkpoint_pushes_are_refused(tmp_path, csv_files, backbone):

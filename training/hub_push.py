@@ -88,9 +88,11 @@ def for_trainer(args: TrainingArguments) -> TrainingArguments:
     return trainer_args
 
 
-def create_repo(args: TrainingArguments, model_args) -> str:
+def create_repo(args: TrainingArguments, model_args) -> str | None:
     """Check that the run can be shared and create (or find) its repository, before training; returns its full
-    id ("user/name")."""
+    id ("user/name"). Every process checks (they stop alike); only the global main one, which pushes at the end,
+    talks to the Hub and gets the id: the others get None (with save_on_each_node each node's main process saves,
+    but the repository is made once)."""
     name = repo_name(args)
     if not args.do_train:
         raise TextclsError(
@@ -115,6 +117,8 @@ def create_repo(args: TrainingArguments, model_args) -> str:
             f"push_to_hub is set (repository {name!r}), but HF_HUB_OFFLINE is set: the Hub cannot be reached. "
             "Unset HF_HUB_OFFLINE (and TRANSFORMERS_OFFLINE), or set push_to_hub to false."
         )
+    if args.process_index != 0:
+        return None
     try:
         url = HfApi(token=args.hub_token).create_repo(name, private=args.hub_private_repo, exist_ok=True)
     except HUB_ERRORS as error:
