@@ -38,7 +38,7 @@ from data_scripts import clean_corpus, label_names_of_features, load_corpus, pro
 from data_scripts.augmentation import augment_train_split
 from data_scripts.labels import multi_hot
 from data_scripts.overlap import split_overlap
-from data_scripts.splits import labels_of
+from data_scripts.splits import TextColumn, labels_of
 from modeling import problem_types
 from modeling.classifier_heads import classifier_config
 from modeling.hub import LOAD_DTYPE, model_not_found_error, resolve_model_path
@@ -273,9 +273,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
             logits = restore_order(np.asarray(logits), order)
             gold = labels_of(tokenized["test"])  # through Arrow; multi-label: the multi-hot rows
-            pairs = raw_test["text_pair"] if "text_pair" in raw_test.column_names else None
-            config = trainer.model.config
-            write_test_reports(output_dir, config, raw_test["text"], pairs, gold, logits)
+            pairs = TextColumn(raw_test, "text_pair") if "text_pair" in raw_test.column_names else None
+            config = trainer.model.config  # predictions.csv is written in chunks, its texts read through Arrow
+            write_test_reports(output_dir, config, TextColumn(raw_test, "text"), pairs, gold, logits)
             wandb_run = active_wandb_run() if wandb_requested(training_args.report_to) else None
             if wandb_run is not None and problem_type == problem_types.SINGLE_LABEL:
                 log_wandb_confusion_matrix(wandb_run, gold, problem_types.predict(config, logits), label_names)
@@ -437,7 +437,7 @@ def problem_settings(problem_type: str, label_names: list[str], corpus, training
 
     try:
         problem_types.check_label_smoothing(problem_type, training_args.label_smoothing_factor)
-        train_labels = corpus["train"]["label"]
+        train_labels = labels_of(corpus["train"])  # through Arrow: a datasets Column is read row by row
         if problem_type == problem_types.MULTI_LABEL:
             train_labels = multi_hot(train_labels, len(label_names))
         weights = problem_types.resolve_class_weights(

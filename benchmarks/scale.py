@@ -1,13 +1,23 @@
-"""How time and memory grow with the corpus: the GloVe model's whole run on 10k, 100k (and 1M) rows.
+"""How time and memory grow with the corpus: the GloVe model's (or MiniLM's) whole run on 10k, 100k and 1M rows.
 
     python benchmarks/scale.py --rows 10000 100000 --max_steps 50
+    python benchmarks/scale.py --model minilm --rows 10000 100000 --max_steps 20 --max_eval_rows 500
+    python benchmarks/scale.py --rows 10000 --workers 1 2          # preprocessing_num_workers side by side
+    python benchmarks/scale.py --rows 1000000 --folder runs/scale   # kept: a run stopped early still reports
+    python benchmarks/scale.py --table runs/scale                   # the table of what a kept folder holds
 
 Builds corpora from the real texts in $TEXTCLS_DATA_DIR (AG News test.csv and 20 Newsgroups, 24 classes; rows drawn
 with replacement, each copy missing one random word so that no two are the same file line), writes them as CSV to a
 temporary folder, and runs `run_classification.py` on each in a fresh process with a fixed number of training
 steps. The run's own functions are wrapped to time each step and record the process's memory after it:
 reading (CSV to Arrow), validation split, cleaning, vocabulary (+ model), tokenizing, training, evaluation,
-predictions and reports, and the class-separation sample. Prints one table row per size and step.
+predictions and reports, and the class-separation sample. Each step's cost is appended to the run's
+costs.jsonl as it ends, so a run stopped early (a million rows takes hours on a loaded machine) still gives the
+steps it finished. Prints one table row per step, one column per size (and worker count).
+
+MiniLM runs are bounded: a fixed number of training steps, and `--max_eval_rows` validation and test rows
+(evaluating 100k texts with a transformer on a CPU takes hours); reading, the validation split and tokenizing
+still go through every row.
 """
 
 from __future__ import annotations
@@ -80,7 +90,8 @@ def write_corpus(folder: Path, rows: int, texts: list[str], labels: list[str], s
 
 
 def measure_run(argv: list[str], record: Path) -> None:
-    """In this process: run run_classification.main(argv) with its steps wrapped; write their costs to `record`."""
+    """In this process: run run_classification.main(argv) with its steps wrapped; append each step's cost to
+    `record` (JSON lines) as it ends, then the whole run's."""
     sys.path.insert(0, str(ROOT))
     import data_scripts
     import run_classification
@@ -88,8 +99,11 @@ def measure_run(argv: list[str], record: Path) -> None:
     from training.trainer import ClassificationTrainer
 
     process = psutil.Process()
-    costs: list[dict] = []
     started = time.perf_counter()
+
+    def note(cost: dict) -> None:
+        with open(record, "a") as file:
+            file.write(json.dumps(cost) + "\n")
 
     def wrap(owner, name: str, step: str) -> None:
         function = getattr(owner, name)
@@ -97,12 +111,13 @@ def measure_run(argv: list[str], record: Path) -> None:
         def timed(*args, **kwargs):
             start = time.perf_counter()
             result = function(*args, **kwargs)
-            costs.append(
+            note(
                 {
                     "step": step,
                     "seconds": time.perf_counter() - start,
                     "rss_mb": process.memory_info().rss / 2**20,
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                    "load": os.getloadavg()[0],
                 }
             )
             return result
@@ -113,6 +128,7 @@ def measure_run(argv: list[str], record: Path) -> None:
     wrap(data_scripts, "add_validation_split", "validation split")
     wrap(run_classification, "clean_corpus", "cleaning")
     wrap(run_classification, "build_word_model", "vocabulary and model")
+    wrap(run_classification, "load_pretrained", "vocabulary and model")
     wrap(run_classification, "tokenize_corpus", "tokenizing")
     wrap(ClassificationTrainer, "train", "training")
     wrap(ClassificationTrainer, "evaluate", "evaluation")
@@ -122,14 +138,20 @@ def measure_run(argv: list[str], record: Path) -> None:
     wrap(training.reports, "plot_confusion_matrix", "predictions and reports")
     wrap(run_classification, "stratified_sample", "class-separation sample")
     run_classification.main(argv)
-    record.write_text(json.dumps({"costs": costs, "total_seconds": time.perf_counter() - started}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    note({"step": "whole run", "seconds": time.perf_counter() - started, "rss_mb": 0.0, "peak_rss_mb": peak,
+          "load": os.getloadavg()[0]})  # fmt: skip
 
 
-def run_size(rows: int, texts, labels, scratch: Path, options) -> dict[str, dict[str, float]]:
-    folder = scratch / f"rows-{rows}"
-    folder.mkdir()
+CONFIGS = {"glove": "glove_20ng.json", "minilm": "minilm_20ng.json"}
+
+
+def run_size(rows: int, workers: int, texts, labels, scratch: Path, options) -> Path:
+    """Write the corpus, run the model on it in a fresh process; the folder holding its costs.jsonl."""
+    folder = scratch / f"{options.model}-rows-{rows}-workers-{workers}"
+    folder.mkdir(parents=True)
     paths = write_corpus(folder, rows, texts, labels)
-    config = json.loads((ROOT / "configs" / "glove_20ng.json").read_text())
+    config = json.loads((ROOT / "configs" / CONFIGS[options.model]).read_text())
     for name in ("dataset_name", "data_dir", "categories", "remove"):
         config.pop(name, None)
     config.update(train_file=str(paths["train"]), test_file=str(paths["test"]), output_dir=str(folder / "out"))
@@ -139,66 +161,85 @@ def run_size(rows: int, texts, labels, scratch: Path, options) -> dict[str, dict
         "--max_steps", str(options.max_steps), "--eval_strategy", "no", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--early_stopping_patience", "0",
         "--embedding_projection", "false", "--report_to", "none",
-        "--preprocessing_num_workers", str(options.workers),
+        "--preprocessing_num_workers", str(workers),
     ]  # fmt: skip
-    record = folder / "costs.json"
+    if options.max_eval_rows:
+        argv += ["--max_eval_samples", str(options.max_eval_rows), "--max_predict_samples", str(options.max_eval_rows)]
+    record = folder / "costs.jsonl"
     env = dict(os.environ, PYTHONPATH=str(ROOT), TOKENIZERS_PARALLELISM="false")
     code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.scale import measure_run; "
     code += f"measure_run({argv!r}, __import__('pathlib').Path({str(record)!r}))"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    measured = json.loads(record.read_text())
+    with open(folder / "run.log", "w") as log:
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
+    for path in paths.values():  # the corpus can be gigabytes; the costs are what is kept
+        path.unlink()
+    return folder
+
+
+def read_costs(folder: Path) -> dict[str, dict[str, float]]:
+    """Per step: seconds (summed), RSS after it and peak RSS so far (largest), load average at its end."""
     steps: dict[str, dict[str, float]] = {}
-    for cost in measured["costs"]:
-        step = steps.setdefault(cost["step"], {"seconds": 0.0, "rss_mb": 0.0, "peak_rss_mb": 0.0})
+    record = folder / "costs.jsonl"
+    for line in record.read_text().splitlines() if record.is_file() else []:
+        cost = json.loads(line)
+        step = steps.setdefault(cost["step"], {"seconds": 0.0, "rss_mb": 0.0, "peak_rss_mb": 0.0, "load": 0.0})
         step["seconds"] += cost["seconds"]
-        step["rss_mb"] = max(step["rss_mb"], cost["rss_mb"])
-        step["peak_rss_mb"] = max(step["peak_rss_mb"], cost["peak_rss_mb"])
-    steps["whole run"] = {
-        "seconds": measured["total_seconds"],
-        "rss_mb": 0.0,
-        "peak_rss_mb": max(cost["peak_rss_mb"] for cost in measured["costs"]),
-    }
+        for key in ("rss_mb", "peak_rss_mb", "load"):
+            step[key] = max(step[key], cost.get(key, 0.0))
     return steps
+
+
+def print_table(folders: list[Path]) -> None:
+    """One row per step, one column per run folder (in the given order), the last column's time over the first's."""
+    results = {folder.name: read_costs(folder) for folder in folders}
+    names = list(results)
+    print("| step | " + " | ".join(f"{name}: s / RSS after / peak MiB" for name in names) + " | × time |")
+    print("| --- |" + " ---: |" * (len(names) + 1))
+    for step in (*STEPS, "whole run"):
+        cells = []
+        for name in names:
+            cost = results[name].get(step)
+            cells.append(
+                "–" if cost is None else f"{cost['seconds']:.1f} / {cost['rss_mb']:.0f} / {cost['peak_rss_mb']:.0f}"
+            )
+        first, last = results[names[0]].get(step), results[names[-1]].get(step)
+        ratio = f"{last['seconds'] / max(first['seconds'], 1e-3):.1f}" if first and last and len(names) > 1 else ""
+        print(f"| {step} | " + " | ".join(cells) + f" | {ratio} |")
+    loads = {name: max((cost["load"] for cost in steps.values()), default=0.0) for name, steps in results.items()}
+    print("highest load average at a step's end: " + ", ".join(f"{name} {load:.1f}" for name, load in loads.items()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--max_steps", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=None, help="preprocessing_num_workers")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="preprocessing_num_workers (each)")
+    parser.add_argument("--model", choices=sorted(CONFIGS), default="glove")
+    parser.add_argument("--max_eval_rows", type=int, default=None, help="max_eval_samples and max_predict_samples")
+    parser.add_argument("--folder", type=Path, default=None, help="keep the runs' costs here (default: temporary)")
+    parser.add_argument("--table", type=Path, default=None, help="only print the table of the runs in this folder")
     parser.add_argument("--data_dir", default=os.environ.get("TEXTCLS_DATA_DIR"))
     options = parser.parse_args()
+    if options.table is not None:
+        print_table(sorted(options.table.glob("*-rows-*"), key=lambda folder: folder.stat().st_mtime))
+        return
     if not options.data_dir:
         parser.error("give --data_dir or set $TEXTCLS_DATA_DIR")
-    if options.workers is None:
-        options.workers = 1
     texts, labels = source_documents(Path(options.data_dir))
-    results = {}
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
+        root = options.folder or Path(scratch)
+        folders = []
         for rows in options.rows:
-            results[rows] = run_size(rows, texts, labels, Path(scratch), options)
-            print(f"{rows} rows done", file=sys.stderr, flush=True)
-    smallest = min(options.rows)
-    print("| step | " + " | ".join(f"{rows:,} rows: s / RSS after / peak MiB" for rows in options.rows) + " | × time |")
-    print("| --- |" + " ---: |" * (len(options.rows) + 1))
-    for step in (*STEPS, "whole run"):
-        cells = []
-        for rows in options.rows:
-            cost = results[rows].get(step)
-            cells.append(
-                "–" if cost is None else f"{cost['seconds']:.1f} / {cost['rss_mb']:.0f} / {cost['peak_rss_mb']:.0f}"
-            )
-        first, last = results[smallest].get(step), results[max(options.rows)].get(step)
-        ratio = f"{last['seconds'] / max(first['seconds'], 1e-3):.1f}" if first and last else ""
-        print(f"| {step} | " + " | ".join(cells) + f" | {ratio} |")
+            for workers in options.workers:
+                folders.append(run_size(rows, workers, texts, labels, root, options))
+                print(f"{folders[-1].name} done", file=sys.stderr, flush=True)
+        print_table(folders)
     print()
-    print(
-        f"command: python benchmarks/scale.py --rows {' '.join(map(str, options.rows))} --max_steps {options.max_steps}"
-    )
+    print(f"command: python benchmarks/scale.py {' '.join(sys.argv[1:])}")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs; load average {load_before:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after; date {datetime.date.today()}; preprocessing_num_workers {options.workers}"
+        f"{os.getloadavg()[0]:.1f} after; date {datetime.date.today()}"
     )
 
 

@@ -8,18 +8,29 @@ several 0/1 columns (`label_columns`) keep their given order.
 Delimited files are read with the csv module, every cell as text (so that a label column is parsed by one rule, not by a
 reader's guess per chunk): `delimiter` when the extension does not tell it, `column_names` for a file without a
 header (fields beyond them are then ignored, with a logged count), `quoting: none` for text with bare quotes.
+
+Files are read in chunks of `CHUNK_ROWS` rows and their texts streamed into an Arrow file in the datasets cache
+(named by a digest of the texts, so that an unchanged file gives the same dataset fingerprint and later maps find
+their caches): memory stays flat with the row count. Only the label columns are held whole, to settle the
+problem type and the class names.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import itertools
 import logging
+import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Json, Value
+import pyarrow as pa
+from datasets import ClassLabel, Dataset, DatasetDict, Json
 from datasets.exceptions import DatasetsError
 from pyarrow import ArrowException
 
@@ -54,6 +65,7 @@ FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 QUOTING = {"minimal": csv.QUOTE_MINIMAL, "none": csv.QUOTE_NONE}
 SHOWN_ROWS = 5
+CHUNK_ROWS = 10_000  # rows read, checked and written at a time
 
 
 @dataclass
@@ -102,8 +114,11 @@ def not_utf8_message(argument: str, path: str, error: UnicodeDecodeError) -> str
     )
 
 
-def read_table(path: str, argument: str, cache_dir: str | None = None, layout: FileLayout | None = None) -> Table:
-    """Load one file by its extension; every way it can fail becomes a TextclsError naming it."""
+def read_chunks(
+    path: str, argument: str, cache_dir: str | None = None, layout: FileLayout | None = None
+) -> Iterator[Table]:
+    """Load one file by its extension, `CHUNK_ROWS` rows at a time; every way it can fail becomes a TextclsError
+    naming it (some only once the whole file is read, e.g. rows with too many fields)."""
     layout = layout or FileLayout()
     file = Path(path)
     if not file.is_file():
@@ -117,13 +132,15 @@ def read_table(path: str, argument: str, cache_dir: str | None = None, layout: F
     builder, options = FORMATS[suffix]
     try:
         if builder == "csv":
-            return read_delimited(path, argument, options["delimiter"], layout)
+            yield from read_delimited(path, argument, options["delimiter"], layout)
+            return
         if layout.column_names is not None:
             raise TextclsError(
                 f"column_names is for delimited files without a header; {argument}={path!r} is {suffix[1:]}"
             )
         dataset = datasets.load_dataset(builder, data_files={"train": str(file)}, cache_dir=cache_dir)["train"]
-        return Table.from_dataset(dataset, argument, path)
+        for batch in dataset.with_format("arrow").iter(batch_size=CHUNK_ROWS):
+            yield Table.from_arrow(batch, dataset.features, argument, path)
     except (DatasetsError, ValueError, ArrowException, OSError, csv.Error) as error:
         unicode_error = _find_unicode_error(error)
         if unicode_error is not None:
@@ -138,25 +155,27 @@ def read_table(path: str, argument: str, cache_dir: str | None = None, layout: F
 
 @dataclass
 class Table:
-    """A file's columns as lists (header order), with the features of those a parquet file typed itself."""
+    """Some rows of a file: columns as lists (header order), with the features of those a parquet file typed
+    itself. `header` names all the file's columns when `columns` holds only some of them."""
 
     columns: dict[str, list]
     class_labels: dict[str, ClassLabel] = field(default_factory=dict)
+    header: list[str] | None = None
 
     @property
     def column_names(self) -> list[str]:
-        return list(self.columns)
+        return list(self.header if self.header is not None else self.columns)
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, argument: str, path: str) -> Table:
+    def from_arrow(cls, batch: pa.Table, features: datasets.Features, argument: str, path: str) -> Table:
         columns, class_labels = {}, {}
-        for name, feature in dataset.features.items():
+        for name, feature in features.items():
             try:
                 # Through Arrow in one go: decoding happens here, and a datasets Column iterates row by row.
-                values = dataset.with_format("arrow")[name].to_pylist()
+                values = batch.column(name).to_pylist()
             except UnicodeDecodeError as error:  # the JSON reader lets bad UTF-8 through; it surfaces here
                 raise TextclsError(not_utf8_message(argument, path, error)) from error
             if isinstance(feature, Json):  # a column of mixed JSON types, kept as JSON text by datasets
@@ -168,11 +187,12 @@ class Table:
         return cls(columns, class_labels)
 
 
-def read_delimited(path: str, argument: str, delimiter: str | None, layout: FileLayout) -> Table:
-    """A CSV/TSV/delimited text file, every cell as text (empty cells missing); see the module docstring.
+def read_delimited(path: str, argument: str, delimiter: str | None, layout: FileLayout) -> Iterator[Table]:
+    """A CSV/TSV/delimited text file in chunks, every cell as text (empty cells missing); see the module docstring.
 
     Read with the csv module rather than pandas: pandas takes a row with one field more than the header as an
-    index column and shifts it silently, where a row must either keep its columns or be named.
+    index column and shifts it silently, where a row must either keep its columns or be named. Rows with more
+    fields than a header are named once the whole file is read.
     """
     delimiter = layout.delimiter or delimiter
     if delimiter is None:
@@ -184,12 +204,26 @@ def read_delimited(path: str, argument: str, delimiter: str | None, layout: File
         raise TextclsError(f"quoting must be one of {', '.join(QUOTING)}; got {layout.quoting!r}.")
     if len(delimiter) != 1:
         raise TextclsError(f"delimiter must be one character; got {delimiter!r}.")
+    names = list(layout.column_names) if layout.column_names else None
+    long_rows: list[int] = []
+    seen = 0
     with open(path, encoding="utf-8", newline="") as handle:
-        records = [row for row in csv.reader(handle, delimiter=delimiter, quoting=QUOTING[layout.quoting]) if row]
-    names = list(layout.column_names) if layout.column_names else (records.pop(0) if records else [])
-    if not records:
+        records = (row for row in csv.reader(handle, delimiter=delimiter, quoting=QUOTING[layout.quoting]) if row)
+        if names is None:
+            names = next(records, [])
+        while chunk := list(itertools.islice(records, CHUNK_ROWS)):
+            long_rows += [seen + row for row, fields in enumerate(chunk, start=1) if len(fields) > len(names)]
+            seen += len(chunk)
+            if long_rows and not layout.column_names:
+                continue  # an error once the file is read: only the row numbers matter now
+            columns = {}
+            for position, name in enumerate(names):
+                columns[str(name)] = [
+                    fields[position] if position < len(fields) and fields[position] != "" else None for fields in chunk
+                ]
+            yield Table(columns)
+    if not seen:
         raise TextclsError(f"{argument}={path!r} has no data rows (only a header, or nothing).")
-    long_rows = [row for row, fields in enumerate(records, start=1) if len(fields) > len(names)]
     if long_rows and not layout.column_names:
         raise TextclsError(
             f"{argument}={path!r}: {row_list(long_rows)} (1-based data rows, header not counted) have more "
@@ -204,32 +238,130 @@ def read_delimited(path: str, argument: str, delimiter: str | None, layout: File
             len(long_rows),
             len(names),
         )
-    columns = {}
-    for position, name in enumerate(names):
-        columns[str(name)] = [
-            fields[position] if position < len(fields) and fields[position] != "" else None for fields in records
-        ]
-    return Table(columns)
 
 
-def read_texts(table: Table, columns: list[str], argument: str, path: str) -> list[str]:
-    """The text of every row: the columns joined with a newline; no row may end up empty."""
+def missing_columns_error(table: Table, columns: list[str], argument: str, path: str) -> TextclsError | None:
+    """The error for text columns the file lacks, if it lacks any."""
     missing = [column for column in columns if column not in table.column_names]
-    if missing:
-        raise TextclsError(
-            f"{argument}={path!r} has no column(s) {missing}; its columns are {table.column_names}. "
-            "Set text_columns (and label_column) to the names used in the file."
-        )
+    if not missing:
+        return None
+    return TextclsError(
+        f"{argument}={path!r} has no column(s) {missing}; its columns are {table.column_names}. "
+        "Set text_columns (and label_column) to the names used in the file."
+    )
+
+
+def join_texts(table: Table, columns: list[str]) -> list[str]:
+    """The text of every row: the columns joined with a newline (a missing cell in one of several is skipped)."""
     parts = [table.columns[column] for column in columns]
-    # A missing cell in one of several columns is skipped; the row fails only if nothing is left.
-    texts = ["\n".join(str(value) for value in values if value is not None) for values in zip(*parts, strict=True)]
-    empty = [row for row, text in enumerate(texts, start=1) if not text.strip()]
-    if empty:
-        raise TextclsError(
-            f"{argument}={path!r}: {row_list(empty)} (1-based data rows, header not counted) have empty "
-            f"or missing text in {columns}. Remove those rows or fill them in."
-        )
-    return texts
+    return ["\n".join(str(value) for value in values if value is not None) for values in zip(*parts, strict=True)]
+
+
+def empty_rows_error(rows: list[int], columns: list[str], argument: str, path: str) -> TextclsError | None:
+    """The error for rows (1-based) whose text is empty, if there are any: no row may end up empty."""
+    if not rows:
+        return None
+    return TextclsError(
+        f"{argument}={path!r}: {row_list(rows)} (1-based data rows, header not counted) have empty "
+        f"or missing text in {columns}. Remove those rows or fill them in."
+    )
+
+
+class TextFileWriter:
+    """Streams a split's text columns into an Arrow file in the cache, named by a digest of the texts: an unchanged
+    file gives the same path (and dataset fingerprint), so later `map` calls find their caches."""
+
+    def __init__(self, cache_dir: str | None, names: list[str]):
+        self.root = Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / "textcls_files"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.names = names
+        self.digest = hashlib.blake2b(digest_size=16)
+        handle, self.partial = tempfile.mkstemp(dir=self.root, suffix=".arrow.partial")
+        self.handle = os.fdopen(handle, "wb")
+        self.writer = pa.ipc.new_stream(self.handle, pa.schema([(name, pa.string()) for name in names]))
+
+    def write(self, columns: dict[str, list[str]]) -> None:
+        arrays = [pa.array(columns[name], pa.string()) for name in self.names]
+        for array in arrays:  # offsets and characters: the chunking is fixed, so equal texts give equal digests
+            for buffer in array.buffers()[1:]:
+                self.digest.update(buffer)
+        self.writer.write_batch(pa.record_batch(arrays, names=self.names))
+
+    def finish(self, split: str) -> Dataset:
+        self.close()
+        target = self.root / f"{split}-{self.digest.hexdigest()}.arrow"
+        if target.is_file():  # the same texts again: keep the file (and its timestamp, part of the fingerprint)
+            os.unlink(self.partial)
+        else:
+            os.replace(self.partial, target)
+        return Dataset.from_file(str(target))
+
+    def close(self) -> None:
+        if not self.handle.closed:
+            self.writer.close()
+            self.handle.close()
+
+    def discard(self) -> None:
+        self.close()
+        if os.path.exists(self.partial):
+            os.unlink(self.partial)
+
+
+def read_split(
+    split: str,
+    argument: str,
+    path: str,
+    columns: list[str],
+    pair_column: str | None,
+    spec: LabelSpec,
+    layout: FileLayout,
+    cache_dir: str | None,
+) -> Dataset:
+    """One file as a Dataset (`text`, [`text_pair`,] `label`): texts streamed to disk chunk by chunk, the label
+    columns gathered whole and read by `read_labels`. Errors come in the order: the file's own, text columns,
+    empty texts, pair column, empty pairs, labels."""
+    label_names = spec.label_columns or [spec.label_column]
+    writer = TextFileWriter(cache_dir, ["text"] if pair_column is None else ["text", "text_pair"])
+    try:
+        header, class_labels, text_missing, pair_missing = None, {}, None, None
+        empty_texts: list[int] = []
+        empty_pairs: list[int] = []
+        label_values: dict[str, list] = {}
+        seen = 0
+        for table in read_chunks(path, argument, cache_dir, layout):
+            if header is None:
+                header, class_labels = table.column_names, table.class_labels
+                text_missing = missing_columns_error(table, columns, argument, path)
+                if pair_column is not None:
+                    pair_missing = missing_columns_error(table, [pair_column], argument, path)
+                label_values = {name: [] for name in label_names if name in header}
+            if text_missing is None:
+                texts = {"text": join_texts(table, columns)}
+                empty_texts += [seen + row for row, text in enumerate(texts["text"], start=1) if not text.strip()]
+                if pair_column is not None and pair_missing is None:
+                    texts["text_pair"] = join_texts(table, [pair_column])
+                    empty_pairs += [
+                        seen + row for row, text in enumerate(texts["text_pair"], start=1) if not text.strip()
+                    ]
+                if len(texts) == len(writer.names):
+                    writer.write(texts)
+            for name, values in label_values.items():
+                values.extend(table.columns[name])
+            seen += len(table)
+        for error in (
+            text_missing,
+            empty_rows_error(empty_texts, columns, argument, path),
+            pair_missing,
+            empty_rows_error(empty_pairs, [pair_column], argument, path),
+        ):
+            if error is not None:
+                raise error
+        labels = read_labels(Table(label_values, class_labels, header), spec, argument, path, split == "train")
+        dataset = writer.finish(split)
+    except BaseException:
+        writer.discard()
+        raise
+    return dataset.add_column("label", labels, feature=label_feature(spec.problem_type, spec.names))
 
 
 def read_labels(table: Table, spec: LabelSpec, argument: str, path: str, is_train: bool) -> list:
@@ -375,19 +507,9 @@ def load_local_files(
     files["test"] = ("test_file", test_file)
     splits = {}
     for split, (argument, path) in files.items():
-        if path is None:
-            continue
-        table = read_table(path, argument, cache_dir, layout)
-        rows = {"text": read_texts(table, columns, argument, path)}
-        if pair_column is not None:
-            rows["text_pair"] = read_texts(table, [pair_column], argument, path)
-        rows["label"] = read_labels(table, spec, argument, path, is_train=split == "train")
-        features = {"text": Value("string")}
-        if pair_column is not None:
-            features["text_pair"] = Value("string")
-        features["label"] = label_feature(spec.problem_type, spec.names)
-        splits[split] = Dataset.from_dict(rows, Features(features))
+        if path is not None:
+            splits[split] = read_split(split, argument, path, columns, pair_column, spec, layout, cache_dir)
     return DatasetDict(splits)
 
 
-__all__ = ["FORMATS", "FileLayout", "LabelSpec", "Table", "load_local_files", "read_table"]
+__all__ = ["FORMATS", "FileLayout", "LabelSpec", "Table", "load_local_files", "read_chunks"]

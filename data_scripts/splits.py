@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +60,24 @@ def labels_of(dataset: Dataset) -> np.ndarray:
     if len(lengths) and (lengths == lengths[0]).all():
         return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
     return np.asarray(column.to_pylist(), dtype=object)  # label sets of different sizes
+
+
+class TextColumn(Sequence):
+    """A text column of a Dataset that reads slices through Arrow (a datasets Column reads row by row): what a writer
+    needs to go through a large split chunk by chunk without holding all its texts."""
+
+    def __init__(self, dataset: Dataset, name: str = "text"):
+        self.dataset, self.name = dataset, name
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            rows = self.dataset.with_format("arrow")[start:stop].column(self.name).to_pylist()
+            return rows[::step]
+        return self[range(len(self))[index] : range(len(self))[index] + 1][0]
 
 
 def stratified_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -25,3 +25,23 @@ def test_sorting_by_length_reads_the_column_at_once(no_row_reads):
     assert order.tolist() == [1, 3, 0, 4, 2]
     assert labels_of(ordered).tolist() == [1, 1, 0, 1, 0]
     np.testing.assert_array_equal(labels_of(dataset), [0, 1, 0, 1, 1])
+
+
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+def test_class_weights_read_the_training_labels_at_once(no_row_reads, problem_type):
+    from types import SimpleNamespace
+
+    from datasets import ClassLabel, DatasetDict, Features, Sequence, Value
+
+    from run_classification import problem_settings
+
+    labels = [0, 1, 1, 1] if problem_type.startswith("single") else [[0], [1], [0, 1], [1]]
+    feature = ClassLabel(names=["a", "b"])
+    feature = feature if problem_type.startswith("single") else Sequence(feature)
+    train = Dataset.from_dict({"text": list("wxyz"), "label": labels}, Features(text=Value("string"), label=feature))
+    arguments = SimpleNamespace(
+        label_smoothing_factor=0.0, class_weights="balanced", best_metric_is_default=True, do_train=True
+    )
+    fields = problem_settings(problem_type, ["a", "b"], DatasetDict(train=train), arguments)
+    expected = [2.0, 2 / 3] if problem_type.startswith("single") else [1.0, 1 / 3]  # n/(k*count); negatives/positives
+    np.testing.assert_allclose(fields["class_weights"], expected)

@@ -235,3 +235,43 @@ def test_training_curves_with_nothing_to_plot_write_nothing(tmp_path):
     assert plot_training_curves(tmp_path / "curves.png", [{"train_runtime": 1.0, "epoch": 1.0, "step": 1}]) is None
     assert plot_training_curves(tmp_path / "curves.png", []) is None
     assert not (tmp_path / "curves.png").exists()
+
+
+def test_predictions_csv_is_written_in_chunks_with_the_bytes_of_one_frame(tmp_path, monkeypatch):
+    """Texts come from a Dataset through Arrow in chunks (never all in memory); the file is the one a single pandas
+    frame of every row gives."""
+    from datasets import Dataset
+
+    from data_scripts.splits import TextColumn
+
+    texts = ['He said "hi", then left.', "line one\nline two, with a comma", "", "tab\there", "5", "last"] * 2
+    pairs = [f"pair {i}, b" for i in range(len(texts))]
+    rows = Dataset.from_dict({"text": ["dropped", *texts], "text_pair": ["x", *pairs]}).select(range(1, 13))
+    rng = np.random.default_rng(2)
+    probabilities = rng.dirichlet(np.ones(len(LABELS)), size=len(texts))
+    gold = rng.integers(0, len(LABELS), size=len(texts))
+    whole = pd.DataFrame({"text": texts, "text_pair": pairs, "gold": np.asarray(LABELS, dtype=object)[gold]})
+    whole["predicted"] = np.asarray(LABELS, dtype=object)[probabilities.argmax(axis=1)]
+    for i, name in enumerate(LABELS):
+        whole[f"prob_{name}"] = probabilities[:, i].round(6)
+    whole.to_csv(tmp_path / "whole.csv", index=False, encoding="utf-8")
+
+    monkeypatch.setattr(reports, "CSV_CHUNK_ROWS", 5)
+    columns = TextColumn(rows, "text"), TextColumn(rows, "text_pair")
+    path = write_predictions(tmp_path / "p.csv", columns[0], gold, probabilities, LABELS, columns[1])
+    assert path.read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
+    decisions = probabilities > 0.3
+    for name, write in {
+        "multi": lambda: reports.write_multi_label_predictions(
+            tmp_path / "multi.csv", columns[0], decisions[::-1], probabilities, decisions, LABELS
+        ),
+        "regression": lambda: reports.write_regression_predictions(
+            tmp_path / "regression.csv", columns[0], None, probabilities[:, 0], columns[1]
+        ),
+    }.items():
+        chunked = write().read_bytes()
+        monkeypatch.setattr(reports, "CSV_CHUNK_ROWS", 10_000)
+        assert chunked == write().read_bytes(), name
+        monkeypatch.setattr(reports, "CSV_CHUNK_ROWS", 5)
+    assert TextColumn(rows)[-1] == "last" and TextColumn(rows)[1:12:5] == [texts[1], texts[6], texts[11]]

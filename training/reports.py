@@ -11,7 +11,7 @@ state: nothing needs a display, and nothing stays open after the file is written
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,8 @@ from training.metrics import regression_metrics
 # Cell values are printed up to this many classes; beyond it they would not fit in a cell.
 MAX_ANNOTATED_CLASSES = 20
 SCATTER_FIGURE = "predictions_scatter.png"
+# predictions.csv is written this many rows at a time: the texts of a large test split are never all in memory.
+CSV_CHUNK_ROWS = 10_000
 # The evaluation curves drawn when the history has them (each problem type logs its own).
 CURVE_METRICS = {
     "accuracy": "eval accuracy",
@@ -211,7 +213,7 @@ def write_predictions(
     text_pairs: Sequence[str] | None = None,
 ) -> Path:
     """One row per text: gold and predicted class names, then one `prob_<class>` column per class (after
-    `text_pair` when the model reads pairs)."""
+    `text_pair` when the model reads pairs). `texts` (and `text_pairs`) need only a length and slices."""
     label_names = list(label_names)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[1] != len(label_names):
@@ -219,19 +221,23 @@ def write_predictions(
             f"probabilities must have shape (n_texts, n_classes) with n_classes = {len(label_names)} "
             f"label names, got shape {probabilities.shape}"
         )
-    texts = list(texts)
     if len(texts) != len(probabilities):
         raise TextclsError(f"texts has {len(texts)} rows but probabilities has {len(probabilities)}")
     names = np.asarray(label_names, dtype=object)
     if y_true is None:
-        gold = [""] * len(texts)  # unlabelled test set
+        gold = np.full(len(texts), "", dtype=object)  # unlabelled test set
     else:
         gold = names[_check_labels("y_true", y_true, len(label_names), expected_length=len(texts))]
-    frame = _text_frame(texts, text_pairs)
-    frame["gold"], frame["predicted"] = gold, names[probabilities.argmax(axis=1)]
-    for i, name in enumerate(label_names):
-        frame[f"prob_{name}"] = probabilities[:, i].round(6)
-    return _write_csv(frame, path)
+    predicted = names[probabilities.argmax(axis=1)]
+
+    def rows(chunk: slice) -> pd.DataFrame:
+        frame = _text_frame(texts, text_pairs, chunk)
+        frame["gold"], frame["predicted"] = gold[chunk], predicted[chunk]
+        for i, name in enumerate(label_names):
+            frame[f"prob_{name}"] = probabilities[chunk, i].round(6)
+        return frame
+
+    return _write_csv(path, len(texts), rows)
 
 
 def write_multi_label_predictions(
@@ -249,15 +255,17 @@ def write_multi_label_predictions(
     decisions = _check_label_matrix("decisions", decisions, len(label_names), expected_length=len(scores))
     if len(texts) != len(scores):
         raise TextclsError(f"texts has {len(texts)} rows but scores has {len(scores)}")
-    frame = _text_frame(texts, text_pairs)
-    if y_true is None:
-        frame["gold"] = ""
-    else:
-        frame["gold"] = label_sets(_check_label_matrix("y_true", y_true, len(label_names), len(texts)), label_names)
-    frame["predicted"] = label_sets(decisions, label_names)
-    for i, name in enumerate(label_names):
-        frame[f"prob_{name}"] = scores[:, i].round(6)
-    return _write_csv(frame, path)
+    gold = None if y_true is None else _check_label_matrix("y_true", y_true, len(label_names), len(texts))
+
+    def rows(chunk: slice) -> pd.DataFrame:
+        frame = _text_frame(texts, text_pairs, chunk)
+        frame["gold"] = "" if gold is None else label_sets(gold[chunk], label_names)
+        frame["predicted"] = label_sets(decisions[chunk], label_names)
+        for i, name in enumerate(label_names):
+            frame[f"prob_{name}"] = scores[chunk, i].round(6)
+        return frame
+
+    return _write_csv(path, len(texts), rows)
 
 
 def write_regression_predictions(
@@ -271,10 +279,14 @@ def write_regression_predictions(
     predicted = np.asarray(predicted, dtype=np.float64).ravel()
     if len(texts) != len(predicted):
         raise TextclsError(f"texts has {len(texts)} rows but predicted has {len(predicted)}")
-    frame = _text_frame(texts, text_pairs)
-    frame["gold"] = np.full(len(texts), np.nan) if y_true is None else np.asarray(y_true, dtype=np.float64)
-    frame["predicted"] = predicted.round(6)
-    return _write_csv(frame, path)
+    gold = np.full(len(texts), np.nan) if y_true is None else np.asarray(y_true, dtype=np.float64)
+
+    def rows(chunk: slice) -> pd.DataFrame:
+        frame = _text_frame(texts, text_pairs, chunk)
+        frame["gold"], frame["predicted"] = gold[chunk], predicted[chunk].round(6)
+        return frame
+
+    return _write_csv(path, len(texts), rows)
 
 
 def label_sets(matrix: np.ndarray, label_names: Sequence[str]) -> list[str]:
@@ -334,18 +346,22 @@ def plot_regression_scatter(path: str | Path, y_true: Sequence[float], y_pred: S
     return _save(fig, path)
 
 
-def _text_frame(texts: Sequence[str], text_pairs: Sequence[str] | None) -> pd.DataFrame:
-    frame = pd.DataFrame({"text": list(texts)})
+def _text_frame(texts: Sequence[str], text_pairs: Sequence[str] | None, chunk: slice) -> pd.DataFrame:
+    frame = pd.DataFrame({"text": list(texts[chunk])})
     if text_pairs is not None:
-        frame["text_pair"] = list(text_pairs)
+        frame["text_pair"] = list(text_pairs[chunk])
     return frame
 
 
-def _write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+def _write_csv(path: str | Path, n_rows: int, rows: Callable[[slice], pd.DataFrame]) -> Path:
+    """Write `rows(chunk)` for successive chunks of CSV_CHUNK_ROWS rows, the header once: the same bytes as one
+    frame of all rows, without holding them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # QUOTE_MINIMAL (pandas' default) quotes any text holding a comma, quote or newline.
-    frame.to_csv(path, index=False, encoding="utf-8")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        for start in range(0, n_rows, CSV_CHUNK_ROWS) or [0]:  # no rows: the header alone
+            # QUOTE_MINIMAL (pandas' default) quotes any text holding a comma, quote or newline.
+            rows(slice(start, start + CSV_CHUNK_ROWS)).to_csv(handle, index=False, header=start == 0)
     return path
 
 

@@ -1,0 +1,65 @@
+"""Local files are read in chunks and their texts streamed to an Arrow file on disk (memory flat with the row count):
+the rows, their order and every error's row numbers are those of reading the file whole, and an edited file is
+never served from the cache of the old one."""
+
+import json
+
+import pytest
+
+import data_scripts.local_files as local_files
+from data_scripts import load_corpus
+from data_scripts.local_files import load_local_files
+from textcls_errors import TextclsError
+
+ROWS = [(f"text {i}, with a comma", ["a", "b", "c"][i % 3]) for i in range(11)]
+
+
+def write(path, rows) -> str:
+    path.write_text("text,label\n" + "".join(f'"{text}",{label}\n' for text, label in rows))
+    return str(path)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(local_files, "CHUNK_ROWS", 2)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_chunks_give_the_rows_of_a_whole_read(tmp_path, small_chunks, suffix):
+    path = tmp_path / f"train.{suffix}"
+    if suffix == "csv":
+        write(path, ROWS)
+    else:
+        path.write_text("".join(json.dumps({"text": text, "label": label}) + "\n" for text, label in ROWS))
+    split = load_local_files(str(path), test_file=str(path))["test"]
+    assert split["text"] == [text for text, _ in ROWS]
+    assert split["label"] == [i % 3 for i in range(11)]
+    assert split.features["label"].names == ["a", "b", "c"]
+    assert split.cache_files  # memory-mapped from disk, not held in memory
+
+
+def test_row_numbers_count_across_chunks(tmp_path, small_chunks):
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\na,x\n,y\nb,x\nc,y\n  ,x\nd,y\n")
+    with pytest.raises(TextclsError, match=r"rows 2, 5 \(1-based data rows"):
+        load_corpus(None, train_file=str(path))
+    path.write_text("text,label\na,x\nb,y\nc,x\nd,y,z\ne,x\nf,y,z\n")  # too many fields (errors before empty texts)
+    with pytest.raises(TextclsError, match=r"rows 4, 6 \(1-based data rows.*more fields than the 2"):
+        load_corpus(None, train_file=str(path))
+    path.write_text("words,label\na,x\nb,y\nc,x\n,y\n")
+    with pytest.raises(TextclsError, match=r"no column\(s\) \['text'\]; its columns are \['words', 'label'\]"):
+        load_corpus(None, train_file=str(path))
+
+
+def test_an_edited_file_is_read_again_and_an_unchanged_one_keeps_its_fingerprint(tmp_path, small_chunks):
+    path = write(tmp_path / "train.csv", ROWS)
+    first = load_local_files(path)["train"]
+    assert load_local_files(path)["train"]._fingerprint == first._fingerprint  # later maps find their caches
+    write(tmp_path / "train.csv", [("changed", "a"), *ROWS[1:]])
+    edited = load_local_files(path)["train"]
+    assert edited._fingerprint != first._fingerprint
+    assert edited["text"][0] == "changed"
+    write(tmp_path / "train.csv", [(ROWS[0][0], "b"), *ROWS[1:]])  # the same texts, another label
+    relabelled = load_local_files(path)["train"]
+    assert relabelled._fingerprint != first._fingerprint
+    assert relabelled["label"][0] == 1
