@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -62,11 +64,36 @@ def quantize_int8(source: str | Path, target: str | Path) -> Path:
     """A dynamically quantized copy of `source` at `target` (int8 weights; the metadata travels with it)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    with root_records_demoted():
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
     fingerprint = {entry.key: entry.value for entry in onnx.load(str(source)).metadata_props}.get(WEIGHTS_KEY)
     if fingerprint is not None:
         stamp_weights(target, fingerprint)
     return Path(target)
+
+
+@contextlib.contextmanager
+def root_records_demoted() -> Iterator[None]:
+    """While it lasts, records logged on the root logger itself go to this module's logger at DEBUG, errors excepted.
+
+    onnxruntime.quantization logs through `logging.info` / `logging.warning` (the root logger): a line per tensor
+    and advice meant for its own users ("consider pre-processing"), which would fill the user's terminal; the int8
+    parity check is what says whether the copy is good. A filter on the root logger sees only the records logged on
+    it directly, so named loggers, the root logger's level and its handlers are left alone.
+    """
+
+    def demote(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        logger.debug("onnxruntime (%s): %s", record.levelname.lower(), record.getMessage())
+        return False
+
+    root = logging.getLogger()
+    root.addFilter(demote)
+    try:
+        yield
+    finally:
+        root.removeFilter(demote)
 
 
 def int8_path(fp32_path: str | Path) -> Path:

@@ -65,27 +65,10 @@ def count_words(texts: Iterable[str]) -> Counter[str]:
     return counts
 
 
-def build_word_tokenizer(
-    texts: Iterable[str],
-    keep_word: Callable[[str], bool] | None = None,
-    max_vocab_size: int = 20000,
-    min_frequency: int = 1,
-    model_max_length: int = 512,
-    text_pair: bool = False,
-) -> PreTrainedTokenizerFast:
-    """A WordLevel tokenizer whose vocabulary is the words of `texts` for which `keep_word` is true.
-
-    With `text_pair`, `tokenizer(text, text_pair)` reads the two texts joined by a [SEP] token (id 2, its own
-    trained vector), so the model can tell where the first ends; a single text has no special tokens either way.
-
-    `keep_word` is typically "has a pretrained vector", so that every id but [UNK] gets one. Words are ordered by
-    frequency (ties alphabetically), kept when they occur at least `min_frequency` times, and capped so that the
-    whole vocabulary, [PAD] (id 0) and [UNK] (id 1) included, has at most `max_vocab_size` entries. `texts` is read
-    once, one at a time (a datasets Column streams from disk).
-    """
-    return word_tokenizer_from_counts(
-        count_words(texts), keep_word, max_vocab_size, min_frequency, model_max_length, text_pair=text_pair
-    )
+def build_word_tokenizer(texts: Iterable[str], **settings) -> PreTrainedTokenizerFast:
+    """A WordLevel tokenizer whose vocabulary is the words of `texts` (read once, one at a time: a datasets Column
+    streams from disk); `settings` are those of `word_tokenizer_from_counts`, which owns them and their defaults."""
+    return word_tokenizer_from_counts(count_words(texts), **settings)
 
 
 def word_tokenizer_from_counts(
@@ -96,7 +79,15 @@ def word_tokenizer_from_counts(
     model_max_length: int = 512,
     text_pair: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """`build_word_tokenizer` from word counts made by `count_words`."""
+    """A WordLevel tokenizer whose vocabulary is the counted words (`count_words`) for which `keep_word` is true.
+
+    With `text_pair`, `tokenizer(text, text_pair)` reads the two texts joined by a [SEP] token (id 2, its own
+    trained vector), so the model can tell where the first ends; a single text has no special tokens either way.
+
+    `keep_word` is typically "has a pretrained vector", so that every id but [UNK] gets one. Words are ordered by
+    frequency (ties alphabetically), kept when they occur at least `min_frequency` times, and capped so that the
+    whole vocabulary, [PAD] (id 0) and [UNK] (id 1) included, has at most `max_vocab_size` entries.
+    """
     if max_vocab_size < 3:
         raise ValueError(f"max_vocab_size must be at least 3 ([PAD], [UNK] and one word); got {max_vocab_size}")
     if min_frequency < 1:

@@ -1,5 +1,6 @@
 """export_onnx.py: transformer, GloVe and RNN classifiers export with dynamic axes and match PyTorch."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +174,21 @@ def test_an_int8_model_that_changes_labels_is_refused(tmp_path, glove_dir, monke
     assert report["int8"]["label_agreement"] == pytest.approx(0.8) and (tmp_path / "model.int8.onnx").is_file()
     report = export_onnx.main([*arguments, "--min_label_agreement", "0.8"])
     assert (tmp_path / "model.int8.onnx").is_file()
+
+
+def test_int8_quantization_keeps_onnxruntime_lines_off_the_terminal(tmp_path, glove_dir, caplog):
+    """onnxruntime's quantizer logs on the root logger (a line per tensor, advice for its own users): during
+    --quantize int8 those lines go to DEBUG, and afterwards the root logger is as it was."""
+    root = logging.getLogger()
+    filters = list(root.filters)
+    arguments = ["--model_dir", str(glove_dir), "--output", str(tmp_path / "model.onnx"), "--quantize", "int8"]
+    with caplog.at_level(logging.DEBUG):
+        export_onnx.main([*arguments, "--min_label_agreement", "0"])
+    assert (tmp_path / "model.int8.onnx").is_file()
+    assert [record.getMessage() for record in caplog.records if record.name == "root"] == []
+    demoted = [r for r in caplog.records if r.name == "inference.onnx_variants" and r.levelno == logging.DEBUG]
+    assert any(record.getMessage().startswith("onnxruntime (warning): ") for record in demoted)
+    assert root.filters == filters
+    with caplog.at_level(logging.INFO):
+        logging.info("a line of the program's own")  # the root logger still speaks once the quantizer is done
+    assert caplog.records[-1].getMessage() == "a line of the program's own"

@@ -304,6 +304,9 @@ def test_word_model_pairs_read_as_training_joined_them(tmp_path):
     assert "lake" in explained.tokens and explained.tokens[-1] == "calm"  # "The lake was calm."
     assert explained.offsets[-1][0] > separator > explained.offsets[0][0]  # words of both texts, in order
     assert [explained.text[start:end] for start, end in explained.offsets] == explained.tokens
+    short = TextClassifier(folder, device="cpu", backend="torch", max_length=8)  # 9 words and [SEP]: 2 cut
+    cut = attribute(short, TEXTS[2], text_pair=SECOND[2], n_steps=4)
+    assert [cut.text[start:end] for start, end in cut.unread] == ["lake", "calm"]  # the longer first, then either
 
 
 def test_explain_reads_pairs_from_a_table_and_refuses_misplaced_pair_options(pair_dir, tmp_path):
