@@ -89,6 +89,18 @@ def write_corpus(folder: Path, rows: int, texts: list[str], labels: list[str], s
     return paths
 
 
+def anonymous_rss_mb() -> float:
+    """The process's own memory (RssAnon: not the pages of memory-mapped Arrow files, which the kernel can drop)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def measure_run(argv: list[str], record: Path) -> None:
     """In this process: run run_classification.main(argv) with its steps wrapped; append each step's cost to
     `record` (JSON lines) as it ends, then the whole run's."""
@@ -116,6 +128,7 @@ def measure_run(argv: list[str], record: Path) -> None:
                     "step": step,
                     "seconds": time.perf_counter() - start,
                     "rss_mb": process.memory_info().rss / 2**20,
+                    "anon_mb": anonymous_rss_mb(),
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     "load": os.getloadavg()[0],
                 }
@@ -182,9 +195,10 @@ def read_costs(folder: Path) -> dict[str, dict[str, float]]:
     record = folder / "costs.jsonl"
     for line in record.read_text().splitlines() if record.is_file() else []:
         cost = json.loads(line)
-        step = steps.setdefault(cost["step"], {"seconds": 0.0, "rss_mb": 0.0, "peak_rss_mb": 0.0, "load": 0.0})
+        step = steps.setdefault(cost["step"], {"seconds": 0.0, "rss_mb": 0.0, "anon_mb": 0.0, "peak_rss_mb": 0.0})
+        step.setdefault("load", 0.0)
         step["seconds"] += cost["seconds"]
-        for key in ("rss_mb", "peak_rss_mb", "load"):
+        for key in ("rss_mb", "anon_mb", "peak_rss_mb", "load"):
             step[key] = max(step[key], cost.get(key, 0.0))
     return steps
 
@@ -193,14 +207,17 @@ def print_table(folders: list[Path]) -> None:
     """One row per step, one column per run folder (in the given order), the last column's time over the first's."""
     results = {folder.name: read_costs(folder) for folder in folders}
     names = list(results)
-    print("| step | " + " | ".join(f"{name}: s / RSS after / peak MiB" for name in names) + " | × time |")
+    print("| step | " + " | ".join(f"{name}: s / RSS after (own) / peak MiB" for name in names) + " | × time |")
     print("| --- |" + " ---: |" * (len(names) + 1))
     for step in (*STEPS, "whole run"):
         cells = []
         for name in names:
             cost = results[name].get(step)
+            own = f" ({cost['anon_mb']:.0f})" if cost and cost.get("anon_mb") else ""
             cells.append(
-                "–" if cost is None else f"{cost['seconds']:.1f} / {cost['rss_mb']:.0f} / {cost['peak_rss_mb']:.0f}"
+                "–"
+                if cost is None
+                else f"{cost['seconds']:.1f} / {cost['rss_mb']:.0f}{own} / {cost['peak_rss_mb']:.0f}"
             )
         first, last = results[names[0]].get(step), results[names[-1]].get(step)
         ratio = f"{last['seconds'] / max(first['seconds'], 1e-3):.1f}" if first and last and len(names) > 1 else ""
