@@ -48,7 +48,12 @@ from modeling.word_models import WORD_MODELS, build_word_model
 from textcls_errors import TextclsError
 from training.arguments import parse_arguments
 from training.checkpoints import RecordSettings, checkpoint_to_resume, quiet_fractional_steps_warning, training_settings
-from training.class_separation import rarest_label_groups, stratified_sample
+from training.class_separation import (
+    automatic_sample_size,
+    planned_training_examples,
+    rarest_label_groups,
+    stratified_sample,
+)
 from training.distributed import announce_process
 from training.embedding_callback import ClassSeparationCallback
 from training.hp_search import check_search_for_problem, prepare_search, run_search, sweep_run_output_dir
@@ -205,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             logger.info("class separation of a multi-label run: %s", group_note)
         validation_labels = labels_of(tokenized["validation"])
         sample_groups = validation_labels if groups is None else groups(validation_labels)
-        rows = stratified_sample(sample_groups, training_args.embedding_sample_size, training_args.seed)
+        rows = stratified_sample(sample_groups, separation_sample_size(training_args, tokenized), training_args.seed)
         check_separation_sample(sample_groups[rows])
         separation = ClassSeparationCallback(
             tokenized["validation"].select(rows),
@@ -349,6 +354,18 @@ def evaluation_reading(model_args, cleaning_args, data_args, argv: list[str]):
     except (OSError, ValueError):
         return cleaning_args, data_args  # load_pretrained reports a folder it cannot read
     return read_as_recorded(config, model_args.model_name_or_path, cleaning_args, data_args, given_settings(argv))
+
+
+def separation_sample_size(training_args, tokenized) -> int:
+    """embedding_sample_size when given, else a size that grows with the training the run plans (its cost too)."""
+    if training_args.embedding_sample_size is not None:
+        return training_args.embedding_sample_size
+    args = training_args
+    global_batch = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+    planned = planned_training_examples(len(tokenized["train"]), args.num_train_epochs, args.max_steps, global_batch)
+    size = automatic_sample_size(planned)
+    logger.info("class separation: a sample of up to %d validation documents (%d examples of training)", size, planned)
+    return size
 
 
 def check_separation_sample(labels) -> None:

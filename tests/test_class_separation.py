@@ -1,17 +1,29 @@
 """The sample, the document embeddings and the separation numbers behind the t-SNE pictures."""
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
+import openTSNE.affinity
 import pytest
 import torch
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, TrainerState
 
 from data_scripts.splits import sample_indices
 from modeling.word_models import build_word_model
 from tests.tiny_models import FAMILIES, build_tiny_model
 from textcls_errors import TextclsError
-from training.class_separation import document_embeddings, separation_metrics, stratified_sample
-from training.projection_plots import plot_projections, tsne_projection, write_projection_html
+from training import embedding_callback
+from training.class_separation import (
+    automatic_sample_size,
+    document_embeddings,
+    planned_training_examples,
+    separation_metrics,
+    stratified_sample,
+)
+from training.embedding_callback import ClassSeparationCallback
+from training.projection_plots import plot_projections, tsne_maps, tsne_projection, write_projection_html
 
 TEXTS = [
     "the rocket reached orbit",
@@ -116,6 +128,89 @@ def test_tsne_starts_from_the_same_layout_so_equal_inputs_give_equal_maps():
     assert first.shape == (60, 2)
     np.testing.assert_allclose(first, tsne_projection(embeddings, dims=2, seed=5))
     assert tsne_projection(embeddings[:20], dims=3, seed=5).shape == (20, 3)
+
+
+def test_tsne_maps_keep_separated_classes_apart_and_share_one_neighbour_search(monkeypatch):
+    searches = []
+    real_search = openTSNE.affinity.PerplexityBasedNN
+
+    def counted_search(*args, **kwargs):
+        searches.append(len(args[0]))
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(openTSNE.affinity, "PerplexityBasedNN", counted_search)
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(4), 40)
+    embeddings = rng.normal(size=(4, 30))[labels] * 6 + rng.normal(size=(160, 30))
+    maps = tsne_maps(embeddings, (2, 3), seed=1)
+    assert searches == [160]  # the 2D and the 3D map of one sample: one neighbour search
+    assert maps[2].shape == (160, 2) and maps[3].shape == (160, 3)
+    np.testing.assert_allclose(maps[2], tsne_projection(embeddings, 2, seed=1))  # sharing changes no map
+    for coords in maps.values():  # the map's meaning: each class its own cluster
+        assert separation_metrics(coords, labels)["knn_accuracy"] > 0.95
+
+
+def test_automatic_sample_size_grows_with_the_planned_training():
+    assert planned_training_examples(1000, 5, max_steps=-1, global_batch_size=32) == 5000
+    assert planned_training_examples(1000, 5, max_steps=50, global_batch_size=64) == 3200  # steps win when set
+    assert planned_training_examples(1000, 0.5, max_steps=0, global_batch_size=8) == 500
+    assert automatic_sample_size(5000) == 500  # a tenth
+    assert automatic_sample_size(1000) == 200  # never fewer than 200 documents
+    assert automatic_sample_size(10_314 * 20) == 2000  # nor more than 2,000 (GloVe on 20 Newsgroups)
+
+
+def test_separation_sample_size_is_the_users_when_given_else_the_rule():
+    from run_classification import separation_sample_size
+
+    tokenized = {"train": range(3000)}
+    args = SimpleNamespace(
+        embedding_sample_size=None,
+        train_batch_size=16,
+        gradient_accumulation_steps=2,
+        world_size=2,
+        num_train_epochs=2.0,
+        max_steps=-1,
+    )
+    assert separation_sample_size(args, tokenized) == 600  # 3,000 rows x 2 epochs / 10
+    args.max_steps = 100
+    assert separation_sample_size(args, tokenized) == 640  # 100 steps of 16 x 2 accumulated x 2 processes / 10
+    args.embedding_sample_size = 50
+    assert separation_sample_size(args, tokenized) == 50
+
+
+def test_the_callback_embeds_each_stage_once_and_draws_its_maps_from_those_vectors(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    texts = TEXTS * 4
+    labels = [0, 1, 2, 0, 1, 2] * 4
+    model, tokenizer = build_word_model("glove", texts, ["space", "sport", "food"], word_vectors=None)
+    sample = Dataset.from_dict(dict(tokenizer(texts), label=labels))
+    embedded, searched = [], []
+    real_embed, real_search = embedding_callback.document_embeddings, openTSNE.affinity.PerplexityBasedNN
+
+    def counted_embed(*args, **kwargs):
+        result = real_embed(*args, **kwargs)
+        embedded.append(result[0])
+        return result
+
+    def counted_search(data, *args, **kwargs):
+        searched.append(data)
+        return real_search(data, *args, **kwargs)
+
+    monkeypatch.setattr(embedding_callback, "document_embeddings", counted_embed)
+    monkeypatch.setattr(openTSNE.affinity, "PerplexityBasedNN", counted_search)
+    callback = ClassSeparationCallback(
+        sample, texts, ["space", "sport", "food"], tmp_path, DataCollatorWithPadding(tokenizer), batch_size=5
+    )
+    args, state = SimpleNamespace(report_to=[]), TrainerState()
+    callback.on_train_begin(args, state, None, model=model)
+    state.global_step = 3
+    callback.on_train_end(args, state, None, model=model)
+    assert len(embedded) == 2  # before and after: one forward pass over the sample each
+    assert len(searched) == 2  # the before map; the after 2D and 3D maps share one
+    assert (tmp_path / "embeddings_tsne.png").stat().st_size > 10_000
+    assert "plotly" in (tmp_path / "embeddings_tsne_3d.html").read_text()[:5000].lower()
+    record = json.loads((tmp_path / "embedding_separation.json").read_text())
+    assert record["embedding_knn_accuracy_after"] == separation_metrics(embedded[1], labels)["knn_accuracy"]
 
 
 def test_projection_files(tmp_path):

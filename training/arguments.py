@@ -458,8 +458,12 @@ class TextclsTrainingArguments(TrainingArguments):
             "accuracy, Davies-Bouldin) to all_results.json."
         },
     )
-    embedding_sample_size: int = field(
-        default=2000, metadata={"help": "Validation documents in that sample (stratified, fixed by the seed)."}
+    embedding_sample_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Validation documents in that sample (stratified, fixed by the seed). Default: a tenth of the "
+            "training examples the run plans to see (rows x epochs, or max_steps x batch), from 200 to 2,000."
+        },
     )
     embedding_eval_every: int = field(
         default=0,
@@ -520,7 +524,7 @@ class TextclsTrainingArguments(TrainingArguments):
             raise TextclsError(
                 f"num_train_epochs={self.num_train_epochs}: expected a positive number of epochs (or max_steps > 0)"
             )
-        if self.embedding_sample_size < 2:
+        if self.embedding_sample_size is not None and self.embedding_sample_size < 2:
             raise TextclsError(f"embedding_sample_size={self.embedding_sample_size}: expected 2 documents or more")
         if self.embedding_eval_every < 0:
             raise TextclsError(f"embedding_eval_every={self.embedding_eval_every}: expected 0 (off) or a positive N")

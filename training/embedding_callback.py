@@ -14,7 +14,7 @@ from transformers import TrainerCallback
 
 from training import wandb_media
 from training.class_separation import document_embeddings, separation_metrics
-from training.projection_plots import plot_projections, tsne_projection, write_projection_html
+from training.projection_plots import plot_projections, tsne_maps, tsne_projection, write_projection_html
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,9 @@ class ClassSeparationCallback(TrainerCallback):
             return
         started = time.perf_counter()
         vectors, predictions, metrics = self._measure(model, state, "after")
-        panels = [("after training", tsne_projection(vectors, 2, self.seed), metrics)]
+        # one embedding of the sample feeds the numbers and both maps, which share one neighbour search
+        maps = tsne_maps(vectors, (2, 3) if self.three_d else (2,), self.seed)
+        panels = [("after training", maps[2], metrics)]
         if self._before is not None:
             panels.insert(0, self._before)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -128,10 +130,10 @@ class ClassSeparationCallback(TrainerCallback):
             self._mistakes(predictions),
         )
         html = None
-        if self.three_d:  # 3D t-SNE takes about twice as long as 2D: at the end only
+        if self.three_d:  # at the end only
             html = write_projection_html(
                 self.output_dir / "embeddings_tsne_3d.html",
-                tsne_projection(vectors, 3, self.seed),
+                maps[3],
                 self.labels,
                 self.label_names,
                 self.texts,

@@ -32,7 +32,7 @@ from textcls_errors import TextclsError, run_cli
 from training.arguments import parse_arguments, read_config
 from training.class_separation import document_embeddings, separation_metrics, stratified_sample
 from training.preprocessing import tokenize_corpus
-from training.projection_plots import plot_projections, tsne_projection, write_projection_html
+from training.projection_plots import plot_projections, tsne_maps, write_projection_html
 from training.text_reading import saved_reading
 
 logger = logging.getLogger(__name__)
@@ -75,9 +75,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     metrics = separation_metrics(vectors, labels, seed)
     out = Path(options.projection_dir or model_dir / f"projection_{options.split}")
     out.mkdir(parents=True, exist_ok=True)
+    maps = tsne_maps(vectors, (2,) if options.no_3d else (2, 3), seed)  # one neighbour search for both maps
     plot_projections(
         out / "embeddings_tsne.png",
-        [(f"{model_dir.name}, {options.split} split", tsne_projection(vectors, 2, seed), metrics)],
+        [(f"{model_dir.name}, {options.split} split", maps[2], metrics)],
         labels,
         embedded.label_names,
         predictions != labels,
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if not options.no_3d:
         write_projection_html(
             out / "embeddings_tsne_3d.html",
-            tsne_projection(vectors, 3, seed),
+            maps[3],
             labels,
             embedded.label_names,
             embedded.texts,

@@ -11,27 +11,63 @@ from pathlib import Path
 
 import numpy as np
 
-# matplotlib and scikit-learn are imported when a map is drawn: together 3 s of every run's start-up otherwise.
+# matplotlib, scikit-learn and openTSNE are imported when a map is drawn: together 3 s of every run's start-up.
 
 PCA_DIMS = 50  # t-SNE on 50 principal components: the usual speed-up, little change in the map
 MISTAKE_COLOUR = "black"
+# t-SNE optimisation: 250 early-exaggeration iterations (the clusters form) and 250 plain ones (they settle). The
+# 500 more of openTSNE's default (750 in scikit-learn's) moved neither trustworthiness nor the classes' 10-NN
+# accuracy in the map (benchmarks/README.md, t-SNE section) and doubled the time.
+EXAGGERATION_ITERATIONS = 250
+PLAIN_ITERATIONS = 250
+# One thread: t-SNE's parallel loops are fine-grained, and on a CPU shared with training or other jobs an OpenMP
+# team of two was 8x slower than one thread (benchmarks/README.md); on an idle machine one thread costs seconds.
+TSNE_THREADS = 1
+EXACT_NEIGHBOURS_UP_TO = 10_000  # exact neighbour search (as scikit-learn's t-SNE) for samples this size or smaller
 
 
 def tsne_projection(embeddings: np.ndarray, dims: int = 2, seed: int = 0) -> np.ndarray:
-    """`dims`-D t-SNE coordinates of the rows, after PCA to at most 50 dimensions.
+    """`dims`-D t-SNE coordinates of the rows, after PCA to at most 50 dimensions (see `tsne_maps`)."""
+    return tsne_maps(embeddings, (dims,), seed)[dims]
 
-    The starting layout depends only on the number of rows, `dims` and `seed`, so two calls on the same
-    rows (before and after training) start from the same positions.
+
+def tsne_maps(embeddings: np.ndarray, dims: Sequence[int] = (2,), seed: int = 0) -> dict[int, np.ndarray]:
+    """t-SNE coordinates of the rows in each of `dims` dimensions, by openTSNE (Barnes-Hut), keyed by dimension.
+
+    The neighbour affinities are computed once and shared by all maps of these rows (a 2D and a 3D map of the
+    same embeddings). The starting layout depends only on the number of rows, the dimension and `seed`, so two
+    calls on the same rows (before and after training) start from the same positions.
     """
+    from openTSNE import TSNEEmbedding, affinity, initialization
     from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     rows = len(embeddings)
-    components = min(PCA_DIMS, embeddings.shape[1], rows)
-    reduced = PCA(n_components=components, random_state=seed).fit_transform(embeddings)
-    start = np.random.default_rng(seed).normal(scale=1e-4, size=(rows, dims)).astype(np.float32)
     perplexity = float(min(30.0, max(1.0, (rows - 1) / 3)))
-    return TSNE(n_components=dims, init=start, perplexity=perplexity, random_state=seed).fit_transform(reduced)
+    with threadpool_limits(limits=TSNE_THREADS):  # BLAS and OpenMP alike (PCA, neighbour search, gradients)
+        components = min(PCA_DIMS, embeddings.shape[1], rows)
+        reduced = PCA(n_components=components, random_state=seed).fit_transform(np.asarray(embeddings, np.float64))
+        affinities = affinity.PerplexityBasedNN(
+            reduced,
+            perplexity=perplexity,
+            method="exact" if rows <= EXACT_NEIGHBOURS_UP_TO else "auto",
+            n_jobs=TSNE_THREADS,
+            random_state=seed,
+        )
+        maps = {}
+        for dim in dims:
+            start = np.random.default_rng(seed).normal(size=(rows, dim))
+            embedding = TSNEEmbedding(
+                initialization.rescale(start),
+                affinities,
+                negative_gradient_method="bh",  # openTSNE's FFT method is for 1-2 dimensions and slower below ~10k
+                n_jobs=TSNE_THREADS,
+                random_state=seed,
+            )
+            embedding = embedding.optimize(EXAGGERATION_ITERATIONS, exaggeration=12, momentum=0.5)
+            embedding = embedding.optimize(PLAIN_ITERATIONS, momentum=0.8)
+            maps[dim] = np.asarray(embedding, dtype=np.float32)
+    return maps
 
 
 def pyplot():
