@@ -354,6 +354,22 @@ class TextCleaner:
         documents = [self.tokens(text, clean) for text in batch["text"]]
         return {"text": [" ".join(tokens) for tokens in documents], "num_tokens": [len(t) for t in documents]}
 
+    @property
+    def word_tokenizer_cleans(self) -> bool:
+        """True when simple_preprocess is the only step that changes the text: a tokenizer whose own lowercasing and
+        split are simple_preprocess's (modeling.word_tokenizer) then reads texts as training did
+        (`for_word_tokenizer`)."""
+        options = self.options
+        return options.simple_preprocess and not (options.remove_stopwords or options.wordnet_filter or options.stem)
+
+    def for_word_tokenizer(self, texts: list[str]) -> list[str]:
+        """The texts to give such a tokenizer, which then finds the words training's cleaning would have fed it: ASCII
+        texts as they are (the tokenizer splits them in Rust, to gensim's words: tests/test_word_tokenizer.py), the
+        others cleaned here (Python's and the tokenizer's Unicode tables and lowercasing differ on a few characters)."""
+        if not self.word_tokenizer_cleans:
+            raise ValueError(f"{self.options.describe()}: only simple_preprocess alone is the word tokenizer's split")
+        return [text if text.isascii() else " ".join(self.tokens(text, None)) for text in texts]
+
     def tokens(self, text: str, clean: WordCleaner | None) -> list[str]:
         from gensim.utils import simple_preprocess  # a dictionary look-up after the first call
 

@@ -26,6 +26,7 @@ from inference.outputs import Outputs, outputs_from_logits
 from modeling import problem_types
 from modeling.classifier_heads import backbone_config
 from modeling.lora import load_for_inference
+from modeling.word_tokenizer import splits_like_simple_preprocess
 from textcls_errors import TextclsError
 from training.arguments import TRUNCATION_SIDES
 from training.preprocessing import make_tokenize_function
@@ -128,6 +129,12 @@ class TextClassifier:
             raise TextclsError(f"--truncation_side for the pair model in {model_dir}: {error}") from None
         self.cleaning = reading.cleaning_options(wordnet_dir)
         self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
+        # simple_preprocess alone, before a tokenizer that splits alike: the tokenizer cleans (most texts) itself.
+        self._tokenizer_cleans = (
+            self._cleaner is not None
+            and self._cleaner.word_tokenizer_cleans
+            and splits_like_simple_preprocess(tokenizer)
+        )
         try:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
             torch.empty(0, device=self.device)
@@ -166,6 +173,13 @@ class TextClassifier:
             return list(texts)
         return self._cleaner({"text": list(texts)})["text"]
 
+    def _for_tokenizer(self, texts: Sequence[str]) -> list[str]:
+        """What to give the tokenizer for it to read the texts as in training: `clean`'s texts, or the same words
+        for less work where the tokenizer splits like the cleaning (`TextCleaner.for_word_tokenizer`)."""
+        if self._tokenizer_cleans:
+            return self._cleaner.for_word_tokenizer(list(texts))
+        return self.clean(texts)
+
     def check_pairs(self, text_pairs: Sequence[str] | None) -> None:
         """A pair model needs its second texts; a single-text model refuses them (it would read them as noise)."""
         if self.reads_pairs and text_pairs is None:
@@ -184,10 +198,10 @@ class TextClassifier:
         text_pair)` with the tokenizer's own separator and token_type_ids, the longer side cut first."""
         self.check_pairs(text_pairs)
         if text_pairs is None:
-            return self.tokenize({"text": self.clean(texts)})
+            return self.tokenize({"text": self._for_tokenizer(texts)})
         if len(text_pairs) != len(texts):
             raise TextclsError(f"{len(texts)} texts but {len(text_pairs)} second texts: give one pair per row")
-        return self.tokenize({"text": self.clean(texts), "text_pair": self.clean(text_pairs)})
+        return self.tokenize({"text": self._for_tokenizer(texts), "text_pair": self._for_tokenizer(text_pairs)})
 
     def padded_batch(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """One right-padded batch of model inputs (CPU tensors) of the texts (and pairs), read as in training: what
@@ -222,6 +236,9 @@ class TextClassifier:
         filled = np.arange(width) < lengths[:, None]  # row-major order: each row's ids, then the next row's
         batch = {}
         for name in inputs:
+            if name == "attention_mask":  # an unpadded encoding's mask is all ones
+                batch[name] = filled.astype(np.int64)
+                continue
             filler = self.pad_token_id if name == "input_ids" else 0
             array = np.full((len(rows), width), filler, dtype=np.int64)
             array[filled] = np.fromiter(itertools.chain.from_iterable(encoded[name][row] for row in rows), np.int64)

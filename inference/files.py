@@ -154,6 +154,40 @@ def with_predictions(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataF
     return result
 
 
+def csv_text(frame: pd.DataFrame, header: bool) -> str:
+    """The rows as CSV: pyarrow's writer (several times quicker than pandas') when every column is text or a number,
+    pandas' otherwise. pyarrow quotes every text, writes 1.0 as 1 and tells an empty text ("") from a missing one."""
+    head = frame.iloc[:0].to_csv(index=False, lineterminator="\n") if header else ""
+    if not len(frame):
+        return head
+    import pyarrow
+    import pyarrow.csv
+
+    try:
+        table = pyarrow.Table.from_pandas(frame, preserve_index=False)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError, pyarrow.ArrowNotImplementedError):
+        table = None  # mixed objects in a column (a JSON Lines input, say)
+    if table is None or not all(map(_arrow_writes_alike, table.schema.types)):
+        return head + frame.to_csv(index=False, header=False, lineterminator="\n")
+    sink = pyarrow.BufferOutputStream()
+    pyarrow.csv.write_csv(table, sink, pyarrow.csv.WriteOptions(include_header=False))
+    return head + sink.getvalue().to_pybytes().decode("utf-8")
+
+
+def _arrow_writes_alike(kind) -> bool:
+    """Types whose CSV text pyarrow writes as pandas reads it back (booleans, dates, lists are left to pandas)."""
+    import pyarrow
+
+    types = pyarrow.types
+    return (
+        types.is_string(kind)
+        or types.is_large_string(kind)
+        or types.is_float64(kind)
+        or types.is_int64(kind)
+        or types.is_null(kind)
+    )
+
+
 class PredictionWriter:
     """Appends prediction chunks to stdout (no path), a .jsonl or a .csv file, recording progress after each."""
 
@@ -212,7 +246,7 @@ class PredictionWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self._format == ".csv":
-            text = frame.to_csv(index=False, header=self._bytes == 0, lineterminator="\n")
+            text = csv_text(frame, header=self._bytes == 0)
         else:
             # pandas' writer: dates, missing values and numpy types all become valid JSON
             text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
