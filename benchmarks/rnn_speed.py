@@ -68,10 +68,10 @@ def make_batch(options: argparse.Namespace) -> dict[str, torch.Tensor]:
 
 def model_step(model: LstmForSequenceClassification, batch: dict[str, torch.Tensor], packed: bool) -> Callable:
     """One forward + backward of the project's model, reading the batch padded (as it trains) or packed."""
-    run = LstmModel._run_packed if packed else LstmModel._run_unpacked
+    run = LstmModel._run_packed if packed else LstmModel._run_padded
 
     def step() -> None:
-        model.lstm._run_unpacked = run.__get__(model.lstm)  # this instance only
+        model.lstm._run_padded = run.__get__(model.lstm)  # this instance only
         model.zero_grad(set_to_none=True)
         model(**batch).loss.backward()
 
