@@ -5,11 +5,15 @@ bare padded `nn.LSTM` (what PyTorch's fastest kernel costs), side by side at the
     python benchmarks/rnn_speed.py                       # BiLSTM 50 -> 128, batch 32 x 400 tokens, 2 threads
     python benchmarks/rnn_speed.py --cell gru --steps 3
     python benchmarks/rnn_speed.py --threads 1 --no_packed
+    python benchmarks/rnn_speed.py --threads 1 2 --no_packed --loader   # threads and DataLoader workers
 
 One step is forward + backward of a classification loss (embeddings, recurrent layers, max-pool, linear layer),
-no optimizer. The variants run in turns (one step of each, again and again), so that a change in the machine's
-load hits all of them alike; the table gives the median seconds per step. The bare `nn.LSTM` reads the padding of
-every text as if it were words (wrong for the backward direction), so it is a speed reference only.
+no optimizer. The variants run in turns (one step of each, again and again, each thread count in turn), so that a
+change in the machine's load hits all of them alike; the table gives the median wall and CPU seconds per step. With
+one thread, the CPU seconds are about what the step takes on an idle core, whatever the load. The bare `nn.LSTM`
+reads the padding of every text as if it were words (wrong for the backward direction), so it is a speed reference
+only. `--loader` adds our step with its batch taken from a DataLoader that pads token-id rows with
+`DataCollatorWithPadding`, as the Trainer's does, with 0 and with 1 worker process.
 """
 
 from __future__ import annotations
@@ -21,16 +25,19 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 import torch
 from torch.nn import functional
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the repository
 
 from modeling import LstmConfig, LstmForSequenceClassification, LstmModel  # noqa: E402
+from modeling.word_tokenizer import build_word_tokenizer  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,8 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocab_size", type=int, default=20000)
     parser.add_argument("--num_labels", type=int, default=20)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant, after one warm-up step")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2], help="torch thread counts, taken in turns")
     parser.add_argument("--no_packed", action="store_true", help="skip the (slow) packed path")
+    parser.add_argument(
+        "--loader", action="store_true", help="add our step fed by a DataLoader with 0 and with 1 worker process"
+    )
     return parser
 
 
@@ -66,14 +76,40 @@ def make_batch(options: argparse.Namespace) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids * attention_mask, "attention_mask": attention_mask, "labels": labels}
 
 
-def model_step(model: LstmForSequenceClassification, batch: dict[str, torch.Tensor], packed: bool) -> Callable:
-    """One forward + backward of the project's model, reading the batch padded (as it trains) or packed."""
-    run = LstmModel._run_packed if packed else LstmModel._run_unpacked
+def batches_from_a_loader(batch: dict[str, torch.Tensor], workers: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The batch's texts as unpadded token-id rows (what `datasets.map` hands the Trainer), padded again batch by
+    batch by `DataCollatorWithPadding` in a DataLoader with `workers` processes; endless."""
+    lengths = batch["attention_mask"].sum(dim=1).tolist()
+    rows = [
+        {"input_ids": ids[:length].tolist(), "labels": int(label)}
+        for ids, length, label in zip(batch["input_ids"], lengths, batch["labels"], strict=True)
+    ]
+    tokenizer = build_word_tokenizer(["only the padding token matters here"])
+    loader = DataLoader(
+        rows * 8,  # a few batches per pass, so that a worker keeps fetching ahead
+        batch_size=len(rows),
+        collate_fn=DataCollatorWithPadding(tokenizer),
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
+    while True:
+        yield from loader
+
+
+def model_step(
+    model: LstmForSequenceClassification,
+    batch: dict[str, torch.Tensor],
+    packed: bool,
+    batches: Iterator[dict[str, torch.Tensor]] | None = None,
+) -> Callable:
+    """One forward + backward of the project's model, reading the batch padded (as it trains) or packed; with
+    `batches`, the batch is taken from there first."""
+    run = LstmModel._run_packed if packed else LstmModel._run_padded
 
     def step() -> None:
-        model.lstm._run_unpacked = run.__get__(model.lstm)  # this instance only
+        model.lstm._run_padded = run.__get__(model.lstm)  # this instance only
         model.zero_grad(set_to_none=True)
-        model(**batch).loss.backward()
+        model(**(next(batches) if batches is not None else batch)).loss.backward()
 
     return step
 
@@ -99,7 +135,6 @@ def bare_step(model: LstmForSequenceClassification, batch: dict[str, torch.Tenso
 
 def main() -> None:
     options = build_parser().parse_args()
-    torch.set_num_threads(options.threads)
     torch.manual_seed(0)
     config = LstmConfig(
         vocab_size=options.vocab_size,
@@ -121,14 +156,23 @@ def main() -> None:
     }
     if not options.no_packed:
         variants["textcls, packed (`pack_padded_sequence`, before)"] = model_step(model, batch, packed=True)
-    for step in variants.values():  # warm-up: kernel selection, allocations
-        step()
-    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    if options.loader:
+        for workers in (0, 1):
+            name = f"ours, batch from a DataLoader, {workers} worker{'s' * (workers != 1)}"
+            variants[name] = model_step(model, batch, packed=False, batches=batches_from_a_loader(batch, workers))
+    runs = [(threads, name) for threads in options.threads for name in variants]
+    for threads, name in runs:  # warm-up: kernel selection, allocations, worker start-up
+        torch.set_num_threads(threads)
+        variants[name]()
+    wall: dict[tuple[int, str], list[float]] = {run: [] for run in runs}
+    cpu: dict[tuple[int, str], list[float]] = {run: [] for run in runs}
     for _ in range(options.steps):
-        for name, step in variants.items():
-            started = time.perf_counter()
-            step()
-            seconds[name].append(time.perf_counter() - started)
+        for threads, name in runs:
+            torch.set_num_threads(threads)
+            started, started_cpu = time.perf_counter(), time.process_time()
+            variants[name]()
+            wall[threads, name].append(time.perf_counter() - started)
+            cpu[threads, name].append(time.process_time() - started_cpu)
 
     direction = "uni" if options.unidirectional else "bi"
     lengths = batch["attention_mask"].sum(dim=1)
@@ -138,16 +182,20 @@ def main() -> None:
         f"(texts of {lengths.min().item()}-{lengths.max().item()} tokens), forward + backward, "
         f"median of {options.steps} steps\n"
     )
-    bare = statistics.median(next(iter(seconds.values())))
-    print("| path | s per step | × bare padded |")
-    print("| --- | ---: | ---: |")
-    for name, times in seconds.items():
-        median = statistics.median(times)
-        print(f"| {name} | {median:.3f} | {median / bare:.2f} |")
+    print("| torch threads | path | wall s per step | CPU s per step | × bare padded (wall) |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    for threads, name in runs:
+        bare = statistics.median(wall[threads, bare_name])
+        median = statistics.median(wall[threads, name])
+        print(
+            f"| {threads} | {name} | {median:.3f} | {statistics.median(cpu[threads, name]):.3f} | {median / bare:.2f} |"
+        )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    threads = "/".join(str(count) for count in options.threads)
     print(
-        f"\nCommand: python {shlex.join(['benchmarks/rnn_speed.py', *sys.argv[1:]])}\n"
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({options.threads} threads); "
+        f"\nCPU seconds are this process's (all its threads; not a DataLoader worker's).\n"
+        f"Command: python {shlex.join(['benchmarks/rnn_speed.py', *sys.argv[1:]])}\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({threads} threads); "
         f"load average after the run {load}. Date: {date.today()}."
     )
 

@@ -1,7 +1,7 @@
 """Export a saved classifier to ONNX (batch and sequence length dynamic) and check it against PyTorch.
 
 torch's dynamo exporter (torch.export + onnxscript) handles every model here. The RNN models read the padded
-batch, each text up to its own length (see `LstmModel._run_unpacked`), which becomes ONNX LSTM/GRU operators (an
+batch, each text up to its own length (see `LstmModel._run_padded`), which becomes ONNX LSTM/GRU operators (an
 Elman RNN as the equivalent GRU). The older TorchScript exporter is not used: it drops the lengths, so its RNN
 graphs give other logits (max |difference| 1.08 on a 2-text batch).
 """

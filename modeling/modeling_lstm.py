@@ -8,7 +8,7 @@ The recurrent layers read the padded batch, one layer and direction at a time, s
 whole-sequence kernel (oneDNN's for the LSTM; packed sequences take a per-step loop several times slower), and
 still never mix padding into a text: padding is on the right, so the forward direction reaches every real token
 before any padding, and the backward direction reads each text reversed within its own length
-(`LstmModel._run_unpacked`). The outputs equal those of the packed sequence (`_run_packed`, kept as the reference
+(`LstmModel._run_padded`). The outputs equal those of the packed sequence (`_run_packed`, kept as the reference
 the tests compare with) and do not depend on how much a batch is padded. The same steps trace under
 `torch.export`, so the ONNX graph computes what training computed.
 
@@ -159,7 +159,7 @@ class LstmModel(LstmPreTrainedModel):
         # an empty text is read as its first (padding) token, as packing (which needs one step per row) reads it
         lengths = attention_mask.sum(dim=1).clamp(min=1)
         token_vectors = self.embeddings(input_ids)
-        outputs, final_states = self._run_unpacked(token_vectors, lengths)
+        outputs, final_states = self._run_padded(token_vectors, lengths)
 
         if self.config.pooling == "last":
             pooled = final_states
@@ -180,7 +180,7 @@ class LstmModel(LstmPreTrainedModel):
 
     def _run_packed(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The top layer's outputs (zero at padding) and its final states (the directions concatenated), read
-        packed so that the recurrent network never sees padding. Kept as the reference `_run_unpacked` must equal
+        packed so that the recurrent network never sees padding. Kept as the reference `_run_padded` must equal
         (the tests compare them): several times slower to train on CPU, where packed sequences miss the
         whole-sequence kernels."""
         packed = pack_padded_sequence(token_vectors, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -190,7 +190,7 @@ class LstmModel(LstmPreTrainedModel):
         # (num_layers * directions, batch, hidden): the top layer's forward (and backward) final states
         return outputs, torch.cat(list(final_hidden[-self.num_directions :]), dim=-1)
 
-    def _run_unpacked(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run_padded(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What `_run_packed` returns, computed on the padded batch with shape-independent steps only.
 
         Each layer and direction runs on its own, over the whole padded length in one kernel call. Padding is on

@@ -157,7 +157,7 @@ MIXED_TEXTS = [*TEXTS, [9], [], [2, 3, 4, 5, 6, 7, 8]]  # lengths 4, 2, 3, 1, 0 
 
 def packed_reference(monkeypatch) -> None:
     """Make LstmModel read packed sequences, as it did before it read padded batches: the reference."""
-    monkeypatch.setattr(LstmModel, "_run_unpacked", LstmModel._run_packed)
+    monkeypatch.setattr(LstmModel, "_run_padded", LstmModel._run_packed)
 
 
 @pytest.mark.parametrize(
