@@ -10,10 +10,11 @@ Builds corpora from the real texts in $TEXTCLS_DATA_DIR (AG News test.csv and 20
 with replacement, each copy missing one random word so that no two are the same file line), writes them as CSV to a
 temporary folder, and runs `run_classification.py` on each in a fresh process with a fixed number of training
 steps. The run's own functions are wrapped to time each step and record the process's memory after it:
-reading (CSV to Arrow), validation split, cleaning, vocabulary (+ model), tokenizing, training, evaluation,
-predictions and reports, and the class-separation sample. Each step's cost is appended to the run's
-costs.jsonl as it ends, so a run stopped early (a million rows takes hours on a loaded machine) still gives the
-steps it finished. Prints one table row per step, one column per size (and worker count).
+reading (CSV to Arrow), validation split, the check for texts shared between splits, cleaning, vocabulary
+(+ model), tokenizing, training, evaluation, predictions and reports, and the class-separation sample. Each
+step's cost is appended to the run's costs.jsonl as it ends, so a run stopped early (a million rows takes hours on
+a loaded machine) still gives the steps it finished. Prints one table row per step, one column per size (and
+worker count).
 
 MiniLM runs are bounded: a fixed number of training steps, and `--max_eval_rows` validation and test rows
 (evaluating 100k texts with a transformer on a CPU takes hours); reading, the validation split and tokenizing
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STEPS = (
     "reading",
     "validation split",
+    "overlap check",
     "cleaning",
     "vocabulary and model",
     "tokenizing",
@@ -139,6 +141,7 @@ def measure_run(argv: list[str], record: Path) -> None:
 
     wrap(data_scripts, "load_local_files", "reading")
     wrap(data_scripts, "add_validation_split", "validation split")
+    wrap(run_classification, "split_overlap", "overlap check")
     wrap(run_classification, "clean_corpus", "cleaning")
     wrap(run_classification, "build_word_model", "vocabulary and model")
     wrap(run_classification, "load_pretrained", "vocabulary and model")

@@ -9,10 +9,11 @@ Delimited files are read with the csv module, every cell as text (so that a labe
 reader's guess per chunk): `delimiter` when the extension does not tell it, `column_names` for a file without a
 header (fields beyond them are then ignored, with a logged count), `quoting: none` for text with bare quotes.
 
-Files are read in chunks of `CHUNK_ROWS` rows and their texts streamed into an Arrow file in the datasets cache
-(named by a digest of the texts, so that an unchanged file gives the same dataset fingerprint and later maps find
-their caches): memory stays flat with the row count. Only the label columns are held whole, to settle the
-problem type and the class names.
+Files are read in chunks of `CHUNK_ROWS` rows and their texts streamed into an Arrow file in the datasets cache:
+memory stays flat with the row count. Only the label columns are held whole, to settle the problem type and the
+class names. The Arrow file is named after the source file (path, size, modification time, its first and last
+bytes) and the reading settings, as datasets names its own caches: an unchanged file is read (every check runs
+again) but not written again, keeps its dataset fingerprint, and later maps find their caches.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
 QUOTING = {"minimal": csv.QUOTE_MINIMAL, "none": csv.QUOTE_NONE}
 SHOWN_ROWS = 5
 CHUNK_ROWS = 10_000  # rows read, checked and written at a time
+READER_VERSION = 1  # part of the texts file's name: a change in how texts are read must not find old files
 
 
 @dataclass
@@ -114,15 +116,20 @@ def not_utf8_message(argument: str, path: str, error: UnicodeDecodeError) -> str
     )
 
 
+def existing_file(path: str, argument: str) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise TextclsError(f"{argument}={path!r}: no such file. Check the path (relative to {Path.cwd()}).")
+    return file
+
+
 def read_chunks(
     path: str, argument: str, cache_dir: str | None = None, layout: FileLayout | None = None
 ) -> Iterator[Table]:
     """Load one file by its extension, `CHUNK_ROWS` rows at a time; every way it can fail becomes a TextclsError
     naming it (some only once the whole file is read, e.g. rows with too many fields)."""
     layout = layout or FileLayout()
-    file = Path(path)
-    if not file.is_file():
-        raise TextclsError(f"{argument}={path!r}: no such file. Check the path (relative to {Path.cwd()}).")
+    file = existing_file(path, argument)
     suffix = file.suffix.lower()
     if suffix not in FORMATS:
         raise TextclsError(
@@ -267,44 +274,56 @@ def empty_rows_error(rows: list[int], columns: list[str], argument: str, path: s
     )
 
 
-class TextFileWriter:
-    """Streams a split's text columns into an Arrow file in the cache, named by a digest of the texts: an unchanged
-    file gives the same path (and dataset fingerprint), so later `map` calls find their caches."""
+def source_key(path: str, settings: list) -> str:
+    """What names a file's texts in the cache: the file (path, size, modification time, first and last 64 KiB: an
+    edit shows even where timestamps are coarse) and the settings that read it."""
+    file = Path(path)
+    stat = file.stat()
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr([READER_VERSION, str(file.resolve()), stat.st_size, stat.st_mtime_ns, settings]).encode())
+    with open(file, "rb") as handle:
+        digest.update(handle.read(65536))
+        handle.seek(max(stat.st_size - 65536, 0))
+        digest.update(handle.read(65536))
+    return digest.hexdigest()
 
-    def __init__(self, cache_dir: str | None, names: list[str]):
-        self.root = Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / "textcls_files"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.names = names
-        self.digest = hashlib.blake2b(digest_size=16)
-        handle, self.partial = tempfile.mkstemp(dir=self.root, suffix=".arrow.partial")
+
+class TextFileWriter:
+    """Streams a split's text columns into an Arrow file in the cache, or writes nothing when the file is there
+    already (the same source read the same way; another process of the run may have written it)."""
+
+    def __init__(self, cache_dir: str | None, names: list[str], name: str):
+        root = Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / "textcls_files"
+        self.target, self.names, self.partial = root / name, names, None
+        if self.target.is_file():
+            return
+        root.mkdir(parents=True, exist_ok=True)
+        handle, self.partial = tempfile.mkstemp(dir=root, suffix=".arrow.partial")
         self.handle = os.fdopen(handle, "wb")
         self.writer = pa.ipc.new_stream(self.handle, pa.schema([(name, pa.string()) for name in names]))
 
     def write(self, columns: dict[str, list[str]]) -> None:
-        arrays = [pa.array(columns[name], pa.string()) for name in self.names]
-        for array in arrays:  # offsets and characters: the chunking is fixed, so equal texts give equal digests
-            for buffer in array.buffers()[1:]:
-                self.digest.update(buffer)
-        self.writer.write_batch(pa.record_batch(arrays, names=self.names))
+        if self.partial is not None:
+            arrays = [pa.array(columns[name], pa.string()) for name in self.names]
+            self.writer.write_batch(pa.record_batch(arrays, names=self.names))
 
-    def finish(self, split: str) -> Dataset:
-        self.close()
-        target = self.root / f"{split}-{self.digest.hexdigest()}.arrow"
-        if target.is_file():  # the same texts again: keep the file (and its timestamp, part of the fingerprint)
-            os.unlink(self.partial)
-        else:
-            os.replace(self.partial, target)
-        return Dataset.from_file(str(target))
-
-    def close(self) -> None:
-        if not self.handle.closed:
+    def finish(self) -> Dataset:
+        if self.partial is not None:
             self.writer.close()
             self.handle.close()
+            if self.target.is_file():  # written meanwhile by another process: keep its file (and timestamp)
+                os.unlink(self.partial)
+            else:
+                os.replace(self.partial, self.target)
+            self.partial = None
+        return Dataset.from_file(str(self.target))
 
     def discard(self) -> None:
-        self.close()
-        if os.path.exists(self.partial):
+        if self.partial is not None:
+            self.writer.close()
+            self.handle.close()
             os.unlink(self.partial)
+            self.partial = None
 
 
 def read_split(
@@ -321,7 +340,10 @@ def read_split(
     columns gathered whole and read by `read_labels`. Errors come in the order: the file's own, text columns,
     empty texts, pair column, empty pairs, labels."""
     label_names = spec.label_columns or [spec.label_column]
-    writer = TextFileWriter(cache_dir, ["text"] if pair_column is None else ["text", "text_pair"])
+    names = ["text"] if pair_column is None else ["text", "text_pair"]
+    settings = [layout.delimiter, layout.column_names, layout.quoting, columns, pair_column]
+    existing_file(path, argument)
+    writer = TextFileWriter(cache_dir, names, f"{split}-{source_key(path, settings)}.arrow")
     try:
         header, class_labels, text_missing, pair_missing = None, {}, None, None
         empty_texts: list[int] = []
@@ -357,7 +379,7 @@ def read_split(
             if error is not None:
                 raise error
         labels = read_labels(Table(label_values, class_labels, header), spec, argument, path, split == "train")
-        dataset = writer.finish(split)
+        dataset = writer.finish()
     except BaseException:
         writer.discard()
         raise

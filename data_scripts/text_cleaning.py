@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from data_scripts.map_cache import cache_file_names
+from data_scripts.map_cache import map_corpus
 from textcls_errors import TextclsError
 
 if TYPE_CHECKING:  # NLTK, gensim and scikit-learn are imported by the options that use them: 4 s of start-up
@@ -428,6 +428,8 @@ def build_cleaner(options: TextCleaning) -> TextCleaner:
         wordnet = resolve_wordnet(options.wordnet_dir)
         load_wordnet(wordnet)  # fail early, and forked map workers inherit it
         logger.info("WordNet filter: WordNet read from %s", wordnet)
+    if options.simple_preprocess:
+        import gensim.utils  # noqa: F401  (imported once here: map workers forked later inherit it)
     return TextCleaner(options, stopwords, wordnet)
 
 
@@ -467,12 +469,12 @@ def clean_corpus(
         return corpus
     logger.info(options.describe())
     cleaner = build_cleaner(options)
-    cleaned = corpus.map(
+    cleaned = map_corpus(
+        corpus,
         cleaner,
-        batched=True,
         num_proc=num_proc,
+        cache_dir=cache_dir,
         load_from_cache_file=not overwrite_cache,
-        cache_file_names=cache_file_names(corpus, cleaner, cache_dir),
         desc="Cleaning text",
     )
     return DatasetDict(

@@ -3,6 +3,7 @@ the rows, their order and every error's row numbers are those of reading the fil
 never served from the cache of the old one."""
 
 import json
+import os
 
 import pytest
 
@@ -53,13 +54,20 @@ def test_row_numbers_count_across_chunks(tmp_path, small_chunks):
 
 def test_an_edited_file_is_read_again_and_an_unchanged_one_keeps_its_fingerprint(tmp_path, small_chunks):
     path = write(tmp_path / "train.csv", ROWS)
-    first = load_local_files(path)["train"]
-    assert load_local_files(path)["train"]._fingerprint == first._fingerprint  # later maps find their caches
+    stamp = (tmp_path / "train.csv").stat().st_mtime_ns
+    cache = tmp_path / "cache"
+    first = load_local_files(path, cache_dir=str(cache))["train"]
+    written = {file: file.stat().st_mtime_ns for file in cache.rglob("*")}
+    again = load_local_files(path, cache_dir=str(cache))["train"]
+    assert again._fingerprint == first._fingerprint  # later maps find their caches
+    assert {file: file.stat().st_mtime_ns for file in cache.rglob("*")} == written  # read, not written again
     write(tmp_path / "train.csv", [("changed", "a"), *ROWS[1:]])
-    edited = load_local_files(path)["train"]
+    edited = load_local_files(path, cache_dir=str(cache))["train"]
     assert edited._fingerprint != first._fingerprint
     assert edited["text"][0] == "changed"
-    write(tmp_path / "train.csv", [(ROWS[0][0], "b"), *ROWS[1:]])  # the same texts, another label
-    relabelled = load_local_files(path)["train"]
-    assert relabelled._fingerprint != first._fingerprint
-    assert relabelled["label"][0] == 1
+    # The first file's size and timestamp (timestamps are coarse on some file systems), another text and label.
+    write(tmp_path / "train.csv", [(ROWS[0][0].upper(), "b"), *ROWS[1:]])
+    os.utime(tmp_path / "train.csv", ns=(stamp, stamp))
+    changed = load_local_files(path, cache_dir=str(cache))["train"]
+    assert changed._fingerprint != first._fingerprint
+    assert changed["text"][0] == ROWS[0][0].upper() and changed["label"][0] == 1

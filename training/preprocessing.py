@@ -14,7 +14,7 @@ from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
 from data_scripts.labels import label_names_of_features, multi_hot, problem_type_of_features
-from data_scripts.map_cache import cache_file_names
+from data_scripts.map_cache import map_corpus
 from modeling.problem_types import MULTI_LABEL
 from modeling.word_tokenizer import AsciiWordIds, splits_like_simple_preprocess
 from textcls_errors import TextclsError
@@ -143,12 +143,12 @@ def tokenize_corpus(
     tokenize = make_tokenize_function(
         tokenizer, max_seq_length, truncation_side, head_tokens, pad_to_max_length, text_pair, num_labels
     )
-    return corpus.map(
+    return map_corpus(
+        corpus,
         tokenize,
-        batched=True,
         num_proc=num_proc,
+        cache_dir=cache_dir,
         remove_columns=["text", "text_pair"] if text_pair else ["text"],
         load_from_cache_file=not overwrite_cache,
-        cache_file_names=cache_file_names(corpus, tokenize, cache_dir),
         desc="Tokenizing",
     )

@@ -1,0 +1,27 @@
+"""preprocessing_num_workers: splits big enough are mapped by several processes with the result of one; small
+splits by fewer (a worker costs seconds to start)."""
+
+from datasets import Dataset, DatasetDict
+
+from data_scripts import map_cache
+from data_scripts.map_cache import workers_for
+from data_scripts.text_cleaning import TextCleaning, clean_corpus
+
+
+def test_each_worker_gets_enough_rows():
+    assert workers_for(9_999, 2) == 1 and workers_for(10_000, 2) == 2 and workers_for(10**6, 2) == 2
+    assert workers_for(50, None) is None and workers_for(10**6, 1) == 1 and workers_for(3, 4) == 1
+
+
+def test_two_workers_clean_as_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(map_cache, "MIN_ROWS_PER_WORKER", 3)
+    texts = [f"Doc {i}: The QUICK brown fox, number {i}, jumps!" for i in range(12)]
+    corpus = DatasetDict(train=Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(12)]}))
+    corpus["test"] = corpus["train"].select(range(4))  # 4 rows: one worker
+    options = TextCleaning(simple_preprocess=True)
+    one = clean_corpus(corpus, options, num_proc=1, cache_dir=str(tmp_path / "one"))
+    two = clean_corpus(corpus, options, num_proc=2, cache_dir=str(tmp_path / "two"))
+    assert two["train"]["text"] == one["train"]["text"] and two["test"]["text"] == one["test"]["text"]
+    assert one["train"]["text"][3] == "doc the quick brown fox number jumps"
+    shards = sorted(path.name.split("_")[0].split("-")[0] for path in (tmp_path / "two").rglob("*_of_00002.arrow"))
+    assert shards == ["train", "train"]  # train in two processes, test in one
