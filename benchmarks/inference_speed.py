@@ -66,7 +66,7 @@ def load_texts(source: str, rows: int, data_dir: str) -> pd.DataFrame:
     if source == "20newsgroups":
         from data_scripts import load_corpus
 
-        test = load_corpus("20newsgroups", data_dir=data_dir)["test"]
+        test = load_corpus("20newsgroups", data_dir=str(Path(data_dir) / "20newsgroups"))["test"]
         names = test.features["label"].names
         frame = pd.DataFrame({"text": test["text"], "gold": [names[index] for index in test["label"]]})
     else:
@@ -85,6 +85,8 @@ def child(arguments: list[str]) -> None:
     import modeling  # noqa: F401  the GloVe and RNN models
     import predict
 
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
     if kind == "pipeline":
         classify = pipeline("text-classification", model=model_dir, device="cpu", dtype=torch.float32)
@@ -99,8 +101,9 @@ def child(arguments: list[str]) -> None:
             + ["--backend", kind, *rest]
         )
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = usage.ru_utime + usage.ru_stime - cpu_before
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_mib": usage.ru_maxrss / 1024}))
 
 
 def run_setting(kind: str, model_dir: str, texts: Path, output: Path, batch_size: int, *rest: str) -> dict:
@@ -113,7 +116,10 @@ def run_setting(kind: str, model_dir: str, texts: Path, output: Path, batch_size
 
 def compare(options: argparse.Namespace) -> None:
     frame = load_texts(options.texts, options.rows, options.data_dir)
-    settings = [("pipeline", options.pipeline_batch_size)] + [(name, options.batch_size) for name in options.backends]
+    settings = [(name, options.batch_size) for name in options.backends]
+    if not options.no_pipeline:
+        settings.insert(0, ("pipeline", options.pipeline_batch_size))
+    threads = ["--num_threads", str(options.num_threads)] if options.num_threads else []
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         texts = Path(folder) / "texts.csv"
@@ -121,40 +127,51 @@ def compare(options: argparse.Namespace) -> None:
         predictions = {}
         for kind, batch_size in settings:
             output = Path(folder) / f"{kind}.csv"
-            measured = run_setting(kind, options.model_dir, texts, output, batch_size)
+            measured = run_setting(kind, options.model_dir, texts, output, batch_size, *threads)
             predictions[kind] = pd.read_csv(output, dtype=str, keep_default_na=False)["label"].to_numpy()
             rows.append((kind, batch_size, measured))
             print(f"{kind}: {measured}", file=sys.stderr)
     gold = frame["gold"].to_numpy()
     score_gold = bool(set(gold) & set(np.concatenate(list(predictions.values()))))  # the model's classes
-    header = "| setting | batch | texts/s | × pipeline | peak RSS MiB | accuracy | agreement with torch |"
-    lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    header = (
+        "| setting | batch | texts/s | texts per CPU-second | × first row | peak RSS MiB | accuracy | "
+        "agreement with torch |"
+    )
+    lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     base = len(frame) / rows[0][2]["seconds"]
     for kind, batch_size, measured in rows:
         speed = len(frame) / measured["seconds"]
+        per_cpu = len(frame) / max(measured["cpu_seconds"], 1e-9)
         accuracy = f"{(predictions[kind] == gold).mean():.2%}" if score_gold else "n/a"
         agreement = f"{(predictions[kind] == predictions['torch']).mean():.2%}" if "torch" in predictions else "n/a"
         name = "transformers pipeline" if kind == "pipeline" else f"predict.py --backend {kind}"
         lines.append(
-            f"| {name} | {batch_size} | {speed:,.0f} | {speed / base:.2f} | {measured['peak_rss_mib']:,.0f} | "
+            f"| {name} | {batch_size} | {speed:,.0f} | {per_cpu:,.0f} | {speed / base:.2f} | "
+            f"{measured['peak_rss_mib']:,.0f} | "
             f"{accuracy} | {agreement} |"
         )
-    report(lines, f"{len(frame):,} texts from {options.texts}, model {Path(options.model_dir).name}")
+    threads_note = f", {options.num_threads} intra-op threads" if options.num_threads else ""
+    report(lines, f"{len(frame):,} texts from {options.texts}, model {Path(options.model_dir).name}{threads_note}")
 
 
 def scale(options: argparse.Namespace) -> None:
     """predict.py on inputs of growing size built from AG News texts (repeated): time and peak RSS."""
     texts = pd.read_csv(options.texts, dtype=str, keep_default_na=False)["text"]
-    lines = ["| rows | seconds | texts/s | peak RSS MiB | output MB |", "| ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| rows | seconds | texts/s | CPU seconds | texts per CPU-second | peak RSS MiB | output MB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    threads = ["--num_threads", str(options.num_threads)] if options.num_threads else []
     with tempfile.TemporaryDirectory() as folder:
         for rows in options.rows_list:
             path = Path(folder) / f"texts_{rows}.csv"
             repeated = np.resize(texts.to_numpy(), rows)
             pd.DataFrame({"text": repeated}).to_csv(path, index=False)
             output = Path(folder) / "out.csv"
-            measured = run_setting(options.backend, options.model_dir, path, output, options.batch_size)
+            measured = run_setting(options.backend, options.model_dir, path, output, options.batch_size, *threads)
             lines.append(
                 f"| {rows:,} | {measured['seconds']:.1f} | {rows / measured['seconds']:,.0f} | "
+                f"{measured['cpu_seconds']:.1f} | {rows / measured['cpu_seconds']:,.0f} | "
                 f"{measured['peak_rss_mib']:,.0f} | {output.stat().st_size / 1e6:,.0f} |"
             )
             print(lines[-1], file=sys.stderr)
@@ -193,12 +210,15 @@ def main() -> None:
     table.add_argument("--batch_size", type=int, default=32)
     table.add_argument("--pipeline_batch_size", type=int, default=32)
     table.add_argument("--backends", nargs="+", default=["torch", "onnx", "onnx-int8"])
+    table.add_argument("--no_pipeline", action="store_true", help="Leave out the transformers pipeline row.")
+    table.add_argument("--num_threads", type=int, help="predict.py's --num_threads (default: its own).")
     grow = commands.add_parser("scale", help="predict.py on 10,000 then 1,000,000 rows: flat memory?")
     grow.add_argument("--model_dir", required=True)
     grow.add_argument("--texts", required=True, help="A CSV with a text column (its texts are repeated).")
     grow.add_argument("--rows", dest="rows_list", type=int, nargs="+", default=[10_000, 1_000_000])
     grow.add_argument("--batch_size", type=int, default=256)
     grow.add_argument("--backend", default="torch")
+    grow.add_argument("--num_threads", type=int, help="predict.py's --num_threads (default: its own).")
     options = parser.parse_args()
     if options.command == "split":
         write_split(Path(options.out_dir), options.data_dir)

@@ -24,7 +24,7 @@ from data_scripts.text_cleaning import build_cleaner
 from inference.backends import BACKENDS, check_weight_files, open_backend
 from inference.outputs import Outputs, outputs_from_logits
 from modeling import problem_types
-from modeling.classifier_heads import backbone_config
+from modeling.classifier_heads import WORD_MODEL_TYPES, backbone_config
 from modeling.lora import load_for_inference
 from modeling.word_tokenizer import splits_like_simple_preprocess
 from textcls_errors import TextclsError
@@ -35,6 +35,7 @@ from training.text_reading import saved_reading
 logger = logging.getLogger(__name__)
 
 MIN_LENGTH = 8  # as for max_seq_length in training
+WORD_MODEL_THREADS = 1  # intra-op threads for GloVe and RNN models unless told otherwise
 
 
 def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +58,7 @@ def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num_threads",
         type=int,
-        help="Intra-op threads on a CPU (default: the number of physical cores).",
+        help="Intra-op threads on a CPU (default: 1 for GloVe and RNN models, else the number of physical cores).",
     )
 
 
@@ -141,6 +142,10 @@ class TextClassifier:
         except (RuntimeError, AssertionError) as error:  # an unknown name, or CUDA asked for and absent
             raise TextclsError(f"cannot use device {device!r}: {error}") from None
         self._model = None
+        if num_threads is None and config.model_type in WORD_MODEL_TYPES:
+            # A word model's batch is a few small operations: a second thread's hand-offs cost more than it does
+            # (benchmarks/README.md, word models: 2.1x the texts/s of two threads for GloVe, 3.9x for the BiLSTM).
+            num_threads = WORD_MODEL_THREADS
         self.backend = open_backend(model_dir, backend, self.device, lambda: self.model, num_threads)
         self.pad_token_id = tokenizer.pad_token_id or 0
 

@@ -102,3 +102,15 @@ def test_real_corpora_read_as_in_training(data_dir, tmp_path):
     texts = ag_news + others + [text for text in long_texts if text.isascii()][:1000]
     folder = saved_word_model(tmp_path / "glove", texts)
     assert_fast_reading_is_trainings(folder, texts)
+
+
+def test_word_models_default_to_one_intra_op_thread(tmp_path):
+    folder = saved_word_model(tmp_path, EDGE_TEXTS)
+    threads = torch.get_num_threads()
+    try:
+        TextClassifier(folder, device="cpu", backend="torch", num_threads=2)
+        assert torch.get_num_threads() == 2  # as asked
+        TextClassifier(folder, device="cpu", backend="torch")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
