@@ -15,6 +15,7 @@ import yaml
 from wandb.sdk.launch.sweeps import utils as sweep_utils
 
 import run_classification
+from data_scripts.labels import infer_problem_type
 from modeling.problem_types import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from tests.test_run_classification import TOPICS, config_for, write_splits
 from tests.tiny_models import build_tiny_model
@@ -38,6 +39,14 @@ WORD_MODEL_SWEEPS = {"glove_20ng.yaml", "lstm_20ng.yaml"}
 
 def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
+
+
+def sweep_problem_type(path: Path) -> str:
+    """The problem type of a sweep's run: its config's problem_type, else what its label settings make plain
+    (label_columns or label_separator: multi-label; the shipped single-label configs have neither)."""
+    config = json.loads((REPO / read_yaml(path)["command"][3]).read_text())
+    has_columns, has_separator = bool(config.get("label_columns")), bool(config.get("label_separator"))
+    return config.get("problem_type") or infer_problem_type([], has_columns, has_separator)
 
 
 def agent_command(sweep: dict, values: dict) -> list[str]:
@@ -78,6 +87,7 @@ def test_there_are_transformer_and_word_model_sweeps():
     assert WORD_MODEL_SWEEPS <= names and names - WORD_MODEL_SWEEPS, names
     lora = read_yaml(REPO / "configs" / "sweeps" / "minilm_lora_20ng.yaml")
     assert "lora_r" in lora["parameters"]
+    assert {sweep_problem_type(path) for path in SWEEPS} == {SINGLE_LABEL, MULTI_LABEL, REGRESSION}
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda path: path.name)
@@ -86,7 +96,7 @@ def test_sweep_yaml_is_a_wandb_sweep_of_our_script(path):
     assert sweep["program"] == "run_classification.py" and (REPO / sweep["program"]).is_file()
     assert sweep["method"] == "bayes"
     # the metric that picks the best model of the config's problem type (macro-F1, micro-F1, Spearman)
-    problem_type = json.loads((REPO / sweep["command"][3]).read_text()).get("problem_type", SINGLE_LABEL)
+    problem_type = sweep_problem_type(path)
     expected = f"eval/{BEST_MODEL_METRIC[problem_type]}"
     assert sweep["metric"] == {"name": expected, "goal": "maximize"}
     command = sweep["command"]
@@ -165,8 +175,11 @@ def test_sweep_run_logs_the_metric_the_sweeps_optimise(tmp_path, csv_files, bert
 
     _, rows = offline_run(tmp_path)
     logged = {key for row in rows for key in row}
-    single_label_sweeps = [path for path in SWEEPS if "stsb" not in path.name]  # minilm_stsb.yaml: a regression run's
-    assert len(single_label_sweeps) == len(SWEEPS) - 1
+    single_label_sweeps = [path for path in SWEEPS if sweep_problem_type(path) == SINGLE_LABEL]
+    assert {path.name for path in SWEEPS} - {path.name for path in single_label_sweeps} == {
+        "minilm_semeval_ec.yaml",  # multi-label
+        "minilm_stsb.yaml",  # regression
+    }
     for path in single_label_sweeps:  # this run is single-label, as the 20NG sweeps' runs are
         assert read_yaml(path)["metric"]["name"] in logged, (path.name, sorted(logged))
     run_dir = tmp_path / "out" / "sweep-sweep123" / "run456"
