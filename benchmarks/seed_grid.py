@@ -23,6 +23,7 @@ import platform
 import shlex
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -43,6 +44,9 @@ SEED_LSTM = 0.673  # seed notebook: Keras LSTM, 20 groups
 VECTORS_BY_DIM = {50: "glove.6B.50d", 100: "glove-wiki-gigaword-100", 200: "glove-wiki-gigaword-200"}
 SIX_GROUPS_CONFIG = "glove_20ng_6class.json"
 ARGV_FILE = "seed_grid_argv.json"  # next to each run's results: the arguments that produced them
+# next to each run's results: this process's CPU seconds for the whole run (data, training, evaluation, test);
+# with one torch thread about the run's wall time on an otherwise idle core, whatever the load was
+CPU_FILE = "seed_grid_cpu_seconds.json"
 
 
 @dataclass
@@ -117,7 +121,7 @@ def grid_runs(args: argparse.Namespace) -> list[Run]:
 def run_once(run: Run, args: argparse.Namespace) -> dict[str, float] | str:
     """Train (or read back) one run: its results, or why it could not run here."""
     output_dir = Path(args.output_dir) / run.name
-    results_file, argv_file = output_dir / "all_results.json", output_dir / ARGV_FILE
+    results_file, argv_file, cpu_file = output_dir / "all_results.json", output_dir / ARGV_FILE, output_dir / CPU_FILE
     argv = [str(REPO / "configs" / run.config), *run.overrides, "--output_dir", str(output_dir)]
     argv += ["--report_to", "none", "--save_total_limit", "1"]
     if args.data_dir:
@@ -128,17 +132,21 @@ def run_once(run: Run, args: argparse.Namespace) -> dict[str, float] | str:
     # epoch count trains again).
     same_arguments = argv_file.exists() and json.loads(argv_file.read_text()) == argv
     if results_file.exists() and same_arguments and not args.rerun:
-        return json.loads(results_file.read_text())
+        results = json.loads(results_file.read_text())
+        return results | (json.loads(cpu_file.read_text()) if cpu_file.exists() else {})
     if output_dir.exists() and (args.rerun or not same_arguments):
         shutil.rmtree(output_dir)  # otherwise the run would resume from checkpoints of other arguments
     print(f"== {run.name}: {shlex.join(argv)}", flush=True)
+    started_cpu = time.process_time()
     try:
         results = run_classification.main(argv)
     except run_classification.TextclsError as error:
         print(f"   skipped: {error}", flush=True)
         return str(error)
+    cpu = {"cpu_seconds": time.process_time() - started_cpu, "torch_threads": torch.get_num_threads()}
     argv_file.write_text(json.dumps(argv))
-    return results
+    cpu_file.write_text(json.dumps(cpu))
+    return results | cpu
 
 
 def baseline(args: argparse.Namespace, categories: list[str] | None, remove: list[str] | None) -> str:
@@ -204,20 +212,27 @@ def main(argv: list[str] | None = None) -> None:
             f"{baselines['20']}. 'frozen' = GloVe vectors kept fixed, 'tuned' = GloVe vectors trained, 'random' = "
             "embeddings trained from scratch.",
             "",
-            "| max_seq_length | dim | cell | embeddings | test accuracy | test macro-F1 | train s |",
-            "| ---: | ---: | --- | --- | ---: | ---: | ---: |",
+            "| max_seq_length | dim | cell | embeddings | test accuracy | test macro-F1 | train s | CPU s |",
+            "| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |",
         ]
         for run in grid:
             results, d = grid_results[run.name], run.description
             if isinstance(results, str):
                 status = "not run: " + results.splitlines()[0].replace("|", "/")[:120]
-                lines.append(f"| {d['max_seq_length']} | {d['dim']} | {d['cell']} | {d['embeddings']} | {status} | | |")
+                lines.append(
+                    f"| {d['max_seq_length']} | {d['dim']} | {d['cell']} | {d['embeddings']} | {status} | | | |"
+                )
                 continue
             lines.append(
                 f"| {d['max_seq_length']} | {d['dim']} | {d['cell']} | {d['embeddings']} "
                 f"| {cell(results, 'test_accuracy')} | {cell(results, 'test_macro_f1')} "
-                f"| {cell(results, 'train_runtime', '{:.0f}')} |"
+                f"| {cell(results, 'train_runtime', '{:.0f}')} | {cell(results, 'cpu_seconds', '{:.0f}')} |"
             )
+        lines += [
+            "",
+            "CPU s: the whole run's process CPU seconds, data preparation, evaluation and test included; with one "
+            "torch thread (`OMP_NUM_THREADS=1`) about its wall time alone on one core, whatever the load.",
+        ]
     command = shlex.join(["python", "benchmarks/seed_grid.py", *(argv if argv is not None else sys.argv[1:])])
     sample = f" Training on a stratified sample of {args.max_train_samples} rows." if args.max_train_samples else ""
     lines += [
