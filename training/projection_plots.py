@@ -15,9 +15,9 @@ import numpy as np
 
 PCA_DIMS = 50  # t-SNE on 50 principal components: the usual speed-up, little change in the map
 MISTAKE_COLOUR = "black"
-# t-SNE optimisation: 250 early-exaggeration iterations (the clusters form) and 250 plain ones (they settle). The
-# 500 more of openTSNE's default (750 in scikit-learn's) moved neither trustworthiness nor the classes' 10-NN
-# accuracy in the map (benchmarks/README.md, t-SNE section) and doubled the time.
+# t-SNE optimisation: 250 early-exaggeration iterations (the clusters form) and 250 plain ones (they settle).
+# openTSNE's default 500 plain ones (scikit-learn's 750) improved neither trustworthiness nor the classes' 10-NN
+# accuracy in the map, and took 30 % longer (benchmarks/README.md, t-SNE section).
 EXAGGERATION_ITERATIONS = 250
 PLAIN_ITERATIONS = 250
 # One thread: t-SNE's parallel loops are fine-grained, and on a CPU shared with training or other jobs an OpenMP
