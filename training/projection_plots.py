@@ -15,14 +15,17 @@ import numpy as np
 
 PCA_DIMS = 50  # t-SNE on 50 principal components: the usual speed-up, little change in the map
 MISTAKE_COLOUR = "black"
-# t-SNE optimisation: 250 early-exaggeration iterations (the clusters form) and 250 plain ones (they settle). The
-# 500 more of openTSNE's default (750 in scikit-learn's) moved neither trustworthiness nor the classes' 10-NN
-# accuracy in the map (benchmarks/README.md, t-SNE section) and doubled the time.
+# t-SNE optimisation: 250 early-exaggeration iterations (the clusters form) and 250 plain ones (they settle).
+# openTSNE's default 500 plain ones (scikit-learn's 750) improved neither trustworthiness nor the classes' 10-NN
+# accuracy in the map, and took 30 % longer (benchmarks/README.md, t-SNE section).
 EXAGGERATION_ITERATIONS = 250
 PLAIN_ITERATIONS = 250
 # One thread: t-SNE's parallel loops are fine-grained, and on a CPU shared with training or other jobs an OpenMP
 # team of two was 8x slower than one thread (benchmarks/README.md); on an idle machine one thread costs seconds.
 TSNE_THREADS = 1
+# Barnes-Hut accuracy: 0.8 instead of openTSNE's 0.5 cut the maps' CPU time by 19 % at equal trustworthiness and
+# 10-NN accuracy in the map (benchmarks/README.md)
+BARNES_HUT_THETA = 0.8
 EXACT_NEIGHBOURS_UP_TO = 10_000  # exact neighbour search (as scikit-learn's t-SNE) for samples this size or smaller
 
 
@@ -61,6 +64,7 @@ def tsne_maps(embeddings: np.ndarray, dims: Sequence[int] = (2,), seed: int = 0)
                 initialization.rescale(start),
                 affinities,
                 negative_gradient_method="bh",  # openTSNE's FFT method is for 1-2 dimensions and slower below ~10k
+                theta=BARNES_HUT_THETA,
                 n_jobs=TSNE_THREADS,
                 random_state=seed,
             )
