@@ -14,10 +14,10 @@ MIN_ROWS_PER_WORKER = 5_000
 
 
 def workers_for(rows: int, num_proc: int | None) -> int | None:
-    """The processes to map `rows` rows with: at most num_proc, and at least MIN_ROWS_PER_WORKER rows each."""
-    if not num_proc or num_proc <= 1:
-        return num_proc
-    return max(1, min(num_proc, rows // MIN_ROWS_PER_WORKER))
+    """The processes to map `rows` rows with: at most num_proc, at least MIN_ROWS_PER_WORKER rows each; None (this
+    process) when one would do, since datasets starts a pool of workers for any num_proc, 1 included."""
+    workers = min(num_proc or 1, rows // MIN_ROWS_PER_WORKER)
+    return workers if workers > 1 else None
 
 
 def map_corpus(corpus: DatasetDict, function, *, num_proc: int | None, cache_dir: str | None, **map_kwargs):

@@ -9,15 +9,16 @@ from data_scripts.text_cleaning import TextCleaning, clean_corpus
 
 
 def test_each_worker_gets_enough_rows():
-    assert workers_for(9_999, 2) == 1 and workers_for(10_000, 2) == 2 and workers_for(10**6, 2) == 2
-    assert workers_for(50, None) is None and workers_for(10**6, 1) == 1 and workers_for(3, 4) == 1
+    assert workers_for(9_999, 2) is None and workers_for(10_000, 2) == 2 and workers_for(10**6, 2) == 2
+    # One process is this one: datasets would start a pool of one worker for num_proc=1.
+    assert workers_for(50, None) is None and workers_for(10**6, 1) is None and workers_for(3, 4) is None
 
 
 def test_two_workers_clean_as_one(tmp_path, monkeypatch):
     monkeypatch.setattr(map_cache, "MIN_ROWS_PER_WORKER", 3)
     texts = [f"Doc {i}: The QUICK brown fox, number {i}, jumps!" for i in range(12)]
     corpus = DatasetDict(train=Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(12)]}))
-    corpus["test"] = corpus["train"].select(range(4))  # 4 rows: one worker
+    corpus["test"] = corpus["train"].select(range(4))  # 4 rows: mapped in this process
     options = TextCleaning(simple_preprocess=True)
     one = clean_corpus(corpus, options, num_proc=1, cache_dir=str(tmp_path / "one"))
     two = clean_corpus(corpus, options, num_proc=2, cache_dir=str(tmp_path / "two"))
