@@ -2,8 +2,9 @@
 
 - `stamp_weights` records a fingerprint of the folder's weights in the graph's metadata, so that prediction uses
   a graph only while it matches the weights (inference.backends).
-- `optimize_graph` applies onnxruntime's transformer optimizer (layer-norm, skip-layer-norm, bias-GELU fusions) to
-  BERT-like backbones.
+- `optimize_graph` applies onnxruntime's transformer optimizer (EmbedLayerNormalization, Attention,
+  SkipLayerNormalization and BiasGelu fusions) to BERT-like backbones, whose graphs `onnx_export` traces in the
+  shape those fusions recognise.
 - `quantize_int8` writes a dynamically quantized copy (int8 weights, activations quantized per batch at run time).
 """
 
@@ -21,6 +22,11 @@ logger = logging.getLogger(__name__)
 
 # Backbones whose encoder onnxruntime's "bert" optimizer knows (RoBERTa, DistilBERT and MiniLM are BERT-shaped).
 OPTIMIZABLE = {"bert", "roberta", "xlm-roberta", "distilbert", "electra"}
+
+
+def bert_like(config) -> bool:
+    """Whether the model's backbone is one whose encoder onnxruntime's "bert" optimizer knows."""
+    return backbone_config(config).model_type in OPTIMIZABLE
 
 
 def stamp_weights(path: str | Path, fingerprint: str) -> None:
@@ -42,7 +48,7 @@ def optimize_graph(path: str | Path, config) -> dict[str, int] | None:
     from onnxruntime.transformers.optimizer import optimize_model
 
     backbone = backbone_config(config)
-    if backbone.model_type not in OPTIMIZABLE:
+    if not bert_like(config):
         logger.warning(
             "--optimize: onnxruntime's transformer fusions are for BERT-like backbones, not %s; the graph is kept "
             "as exported (onnxruntime still applies its general optimizations when a session starts)",
@@ -62,7 +68,10 @@ def quantize_int8(source: str | Path, target: str | Path) -> Path:
     """A dynamically quantized copy of `source` at `target` (int8 weights; the metadata travels with it)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    # a fused graph's com.microsoft operators (Attention, SkipLayerNormalization) defeat onnx's shape inference:
+    # their outputs are float tensors, which the quantizer must be told
+    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, extra_options=extra)
     fingerprint = {entry.key: entry.value for entry in onnx.load(str(source)).metadata_props}.get(WEIGHTS_KEY)
     if fingerprint is not None:
         stamp_weights(target, fingerprint)
