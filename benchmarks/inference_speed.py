@@ -66,7 +66,7 @@ def load_texts(source: str, rows: int, data_dir: str) -> pd.DataFrame:
     if source == "20newsgroups":
         from data_scripts import load_corpus
 
-        test = load_corpus("20newsgroups", data_dir=data_dir)["test"]
+        test = load_corpus("20newsgroups", data_dir=str(Path(data_dir) / "20newsgroups"))["test"]
         names = test.features["label"].names
         frame = pd.DataFrame({"text": test["text"], "gold": [names[index] for index in test["label"]]})
     else:
@@ -151,20 +151,21 @@ def compare(options: argparse.Namespace) -> None:
             f"| {name} | {batch_size} | {speed:,.1f} | {speed / base:.2f} | {cpu} | {measured['peak_rss_mib']:,.0f} | "
             f"{accuracy} | {agreement} |"
         )
-    tokens = tokens_read(options.model_dir, frame["text"].tolist())
+    tokens, cut = tokens_read(options.model_dir, frame["text"].tolist())
     what = (
         f"{len(frame):,} texts from {options.texts} ({tokens.mean():.0f} tokens on average as the model reads them, "
-        f"{(tokens == tokens.max()).mean():.0%} cut at {tokens.max()}), model {Path(options.model_dir).name}"
+        f"{(tokens >= cut).mean():.0%} cut at {cut}), model {Path(options.model_dir).name}"
     )
     report(lines, what, load_at_start)
 
 
-def tokens_read(model_dir: str, texts: list[str]) -> np.ndarray:
-    """How many tokens of each text the model reads (cleaned and cut as its folder records)."""
+def tokens_read(model_dir: str, texts: list[str]) -> tuple[np.ndarray, int]:
+    """How many tokens of each text the model reads (cleaned and cut as its folder records), and the cut."""
     from inference.classifier import TextClassifier
 
     classifier = TextClassifier(model_dir, device="cpu", backend="torch")
-    return np.array([len(ids) for ids in classifier.encode(texts)["input_ids"]])
+    cut = json.loads((Path(model_dir) / "config.json").read_text())["text_truncation"]["max_seq_length"]
+    return np.array([len(ids) for ids in classifier.encode(texts)["input_ids"]]), cut
 
 
 def scale(options: argparse.Namespace) -> None:

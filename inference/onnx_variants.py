@@ -5,7 +5,8 @@
 - `optimize_graph` applies onnxruntime's transformer optimizer (EmbedLayerNormalization, Attention,
   SkipLayerNormalization and BiasGelu fusions) to BERT-like backbones, whose graphs `onnx_export` traces in the
   shape those fusions recognise.
-- `quantize_int8` writes a dynamically quantized copy (int8 weights, activations quantized per batch at run time).
+- `quantize_int8` writes a dynamically quantized copy (int8 weights per output channel, activations quantized per
+  batch at run time).
 """
 
 from __future__ import annotations
@@ -71,7 +72,21 @@ def quantize_int8(source: str | Path, target: str | Path) -> Path:
     # a fused graph's com.microsoft operators (Attention, SkipLayerNormalization) defeat onnx's shape inference:
     # their outputs are float tensors, which the quantizer must be told
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, extra_options=extra)
+    logging.disable(logging.INFO)  # the quantizer logs two INFO lines per tensor on the root logger
+    try:
+        # per-channel scales and 7-bit weights (reduce_range: no int16 overflow in the u8 x s8 products of CPUs
+        # without VNNI): on the AG News MiniLM (benchmarks/README.md) they kept 99.0 % of 300 validation labels,
+        # against 96.3 % for per-tensor 8-bit weights, 94.7 % per-tensor 7-bit and 98.3 % per-channel 8-bit
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            extra_options=extra,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
     fingerprint = {entry.key: entry.value for entry in onnx.load(str(source)).metadata_props}.get(WEIGHTS_KEY)
     if fingerprint is not None:
         stamp_weights(target, fingerprint)
