@@ -15,10 +15,11 @@ token_type_ids where the model has them: give a --check_texts table with --text_
 takes token ids: whoever feeds it must clean and cut texts alike (see predict.py). The graph records a fingerprint
 of the weights it was exported from, so predict.py uses it only while they are the folder's.
 
---optimize fuses the graph for BERT-like backbones (onnxruntime's transformer optimizer). --quantize int8 also
-writes model.int8.onnx (dynamic quantization), checked the same way, and deleted when fewer than
---min_label_agreement of the check texts keep their label (unless --keep_below_agreement): give --check_texts a
-few hundred texts of your own data for a meaningful agreement.
+--optimize fuses the graph for BERT-like backbones (onnxruntime's transformer optimizer: embeddings + layer norm,
+attention, skip + layer norm and bias + GELU each become one operator; the report lists the counts).
+--quantize int8 also writes model.int8.onnx (dynamic quantization, per-channel 7-bit weights), checked the same
+way, and deleted when fewer than --min_label_agreement of the check texts keep their label (unless
+--keep_below_agreement): give --check_texts a few hundred texts of your own data for a meaningful agreement.
 """
 
 from __future__ import annotations

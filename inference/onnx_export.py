@@ -1,22 +1,32 @@
 """Export a saved classifier to ONNX (batch and sequence length dynamic) and check it against PyTorch.
 
-torch's dynamo exporter (torch.export + onnxscript) handles every model here. The RNN models read the padded
-batch, each text up to its own length (see `LstmModel._run_padded`), which becomes ONNX LSTM/GRU operators (an
-Elman RNN as the equivalent GRU). The older TorchScript exporter is not used: it drops the lengths, so its RNN
-graphs give other logits (max |difference| 1.08 on a 2-text batch).
+Two exporters, each where it gives the better graph:
+- BERT-like transformers: torch's TorchScript exporter, attention computed "eager" (MatMul, Softmax, MatMul) while
+  tracing. That is the graph shape onnxruntime's BERT fusions recognise: EmbedLayerNormalization, Attention,
+  SkipLayerNormalization and BiasGelu all apply (`onnx_variants.optimize_graph`). The dynamo exporter's graph of
+  the same model (scaled_dot_product_attention decomposed) gets no Attention fusion from onnxruntime 1.32, so
+  --optimize gained little; it also takes several times longer to export.
+- GloVe and RNN models: the dynamo exporter (torch.export + onnxscript). The RNN models read the padded batch,
+  each text up to its own length (see `LstmModel._run_padded`), which becomes ONNX LSTM/GRU operators (an Elman
+  RNN as the equivalent GRU). The TorchScript exporter drops the lengths, so its RNN graphs give other logits
+  (max |difference| 1.08 on a 2-text batch).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
+from inference.onnx_variants import bert_like
 from modeling import problem_types
 from textcls_errors import TextclsError
 
@@ -28,6 +38,8 @@ Encoder = Callable[[Sequence[str], Sequence[str] | None], dict[str, torch.Tensor
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DYNAMIC_AXES = ("batch", "sequence")
 PARITY_TOLERANCE = 1e-4
+# TorchScript export: opset 17 has LayerNormalization as one operator, the form the fusions start from
+TORCHSCRIPT_OPSET = 17
 # torch.onnx swaps in while-loop kernels for these so that their sequence length stays dynamic, but a kernel
 # cached by an earlier export in the same process wins over the swap (torch 2.13), fixing the length
 RECURRENT_OPS = (torch.ops.aten.lstm.input, torch.ops.aten.gru.input)
@@ -62,31 +74,23 @@ def export_onnx(
     encode: Encoder | None = None,
 ) -> Path:
     """Write `path` with dynamic batch and sequence axes; returns it. `encode` turns texts (and pairs) into the
-    model's inputs (default: the tokenizer alone)."""
+    model's inputs (default: the tokenizer alone). The exporter depends on the model (see the module's docstring)."""
     model = model.eval()
     encoded = (encode or partial(encode_batch, tokenizer))(list(sample_texts), sample_pairs)
     names = [name for name in INPUTS if name in encoded]
-    batch, sequence = (torch.export.Dim(axis) for axis in DYNAMIC_AXES)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for op in RECURRENT_OPS:
-        getattr(op, "_dispatch_cache", {}).clear()
-    program = torch.onnx.export(
-        LogitsOnly(model).eval(),
-        tuple(encoded[name] for name in names),
-        str(path),
-        input_names=names,
-        output_names=["logits"],
-        dynamic_shapes=tuple({0: batch, 1: sequence} for _ in names),  # one per positional input
-        dynamo=True,
-        external_data=False,  # one file, as users expect to copy it
-    )
-    # torch.onnx falls back to fixed sizes rather than fail when tracing pins an axis: refuse such a graph
+    inputs = tuple(encoded[name] for name in names)
+    if bert_like(model.config):
+        _export_traced(model, inputs, names, path)
+    else:
+        _export_dynamo(model, inputs, names, path)
+    # an exporter may fix a size rather than fail when tracing pins an axis: refuse such a graph
     fixed = [
         f"{value.name} axis {axis}"
-        for value in program.model.graph.inputs
+        for value in onnx.load(str(path), load_external_data=False).graph.input
         for axis in (0, 1)
-        if isinstance(value.shape[axis], int)
+        if not value.type.tensor_type.shape.dim[axis].dim_param
     ]
     if fixed:
         path.unlink()
@@ -95,6 +99,53 @@ def export_onnx(
             f"while tracing the model), so {path} was deleted"
         )
     return path
+
+
+def _export_dynamo(model, inputs: tuple[torch.Tensor, ...], names: list[str], path: Path) -> None:
+    batch, sequence = (torch.export.Dim(axis) for axis in DYNAMIC_AXES)
+    for op in RECURRENT_OPS:
+        getattr(op, "_dispatch_cache", {}).clear()
+    torch.onnx.export(
+        LogitsOnly(model).eval(),
+        inputs,
+        str(path),
+        input_names=names,
+        output_names=["logits"],
+        dynamic_shapes=tuple({0: batch, 1: sequence} for _ in names),  # one per positional input
+        dynamo=True,
+        external_data=False,  # one file, as users expect to copy it
+    )
+
+
+def _export_traced(model, inputs: tuple[torch.Tensor, ...], names: list[str], path: Path) -> None:
+    axes = {name: dict(enumerate(DYNAMIC_AXES)) for name in names} | {"logits": {0: DYNAMIC_AXES[0]}}
+    with eager_attention(model), warnings.catch_warnings():
+        # the tracer warns about every Python condition on a shape it records as a constant; the parity check on
+        # texts of other lengths and batch sizes (export_onnx.py) is what shows the graph is right
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        torch.onnx.export(
+            LogitsOnly(model).eval(),
+            inputs,
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=TORCHSCRIPT_OPSET,
+            dynamo=False,
+        )
+
+
+@contextmanager
+def eager_attention(model) -> Iterator[None]:
+    """Compute attention as explicit MatMul/Softmax/MatMul while inside (the pattern onnxruntime fuses back into
+    one Attention operator), then restore the model's own implementation (sdpa by default)."""
+    before = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
 
 
 def decisions_changed(config, onnx_logits: np.ndarray, torch_logits: np.ndarray) -> int | None:
