@@ -4,11 +4,19 @@
     python benchmarks/baseline_tfidf.py --dataset_name 20newsgroups
     python benchmarks/baseline_tfidf.py --dataset_name 20newsgroups --remove headers footers quotes
     python benchmarks/baseline_tfidf.py --dataset_name ag_news --ag_news_test_only
+    python benchmarks/baseline_tfidf.py --config configs/glove_semeval_ec.json    # multi-label
 
 The splits come from `data_scripts.load_corpus` with run_classification.py's defaults (seed 42, 10 % of
-train held out for validation), so the numbers compare row for row with a fine-tuned model's. Every
+train held out for validation), or, with --config, with exactly the settings of that run config (its files,
+held-out percentages and seed), so the numbers compare row for row with a fine-tuned model's. Every
 vectorizer setting is fitted on train and scored on validation; the best validation macro-F1 picks the
 one setting that is then scored on test, once. Test never takes part in the choice.
+
+Multi-label corpora (a config with label_columns or label_separator): one logistic regression per label
+(OneVsRestClassifier) for each vectorizer setting and C; each label's decision threshold is tuned on validation
+with the run's own `threshold_strategy` and `training.metrics.tune_thresholds`, and the best validation micro-F1
+(the metric that picks a multi-label run's best model) picks the setting scored on test, with the project's own
+multi-label metrics (sample-averaged Jaccard, micro/macro-F1).
 """
 
 from __future__ import annotations
@@ -28,11 +36,22 @@ import numpy as np
 import sklearn
 from datasets import DatasetDict
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
-from data_scripts import add_validation_split, limit_samples, load_corpus, read_ag_news_csv_dir
+from data_scripts import (
+    add_validation_split,
+    label_names_of_features,
+    limit_samples,
+    load_corpus,
+    problem_type_of_features,
+    read_ag_news_csv_dir,
+)
+from data_scripts.labels import multi_hot
 from data_scripts.splits import labels_of, stratified_indices
+from modeling.problem_types import MULTI_LABEL, REGRESSION
 from textcls_errors import TextclsError
 
 # Candidate vectorizers: name -> TfidfVectorizer keyword arguments. "plain" is scikit-learn's defaults,
@@ -44,6 +63,8 @@ SETTINGS: dict[str, dict[str, object]] = {
     "sublinear_tf, 1-2-grams, min_df=2": {"sublinear_tf": True, "ngram_range": (1, 2), "min_df": 2},
 }
 AG_NEWS_TEST_SHARE = 0.2  # --ag_news_test_only: share of test.csv kept as the test split
+# Multi-label: inverse regularisation strengths tried for each setting (LogisticRegression's default is 1).
+MULTI_LABEL_C = (1.0, 4.0, 16.0)
 
 
 @dataclass
@@ -58,7 +79,13 @@ class Row:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset_name", required=True, choices=["20newsgroups", "ag_news"])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset_name", choices=["20newsgroups", "ag_news"])
+    source.add_argument(
+        "--config",
+        help="a run_classification.py config (JSON): its corpus with its splits, read as the run reads it "
+        "(data settings, held-out percentages and seed from the config; the options below are ignored)",
+    )
     parser.add_argument(
         "--data_dir",
         help="folder holding the corpus (default: $TEXTCLS_DATA_DIR/<dataset>, else the loader's download)",
@@ -104,6 +131,16 @@ def ag_news_test_only_corpus(args: argparse.Namespace) -> DatasetDict:
     return limit_samples(corpus, max_train_samples=args.max_train_samples, seed=args.seed)
 
 
+def config_corpus(path: str) -> tuple[DatasetDict, str, str]:
+    """The corpus of a run config, split as run_classification.py splits it; its name; its threshold_strategy."""
+    from training.arguments import parse_arguments  # transformers: only for --config
+
+    _, data_args, _, _, training_args = parse_arguments([path])
+    corpus = load_corpus(data_args.dataset_name, **data_args.corpus_settings(), seed=training_args.seed)
+    name = data_args.dataset_name or Path(data_args.train_file).name
+    return corpus, f"{name} ({Path(path).name} splits)", training_args.threshold_strategy
+
+
 def load_splits(args: argparse.Namespace) -> tuple[DatasetDict, str]:
     """The corpus and the name it goes by in the table."""
     if args.ag_news_test_only:
@@ -143,9 +180,88 @@ def command_line() -> str:
     return command
 
 
-def main(argv: list[str] | None = None) -> list[Row]:
+def print_machine() -> None:
+    print(f"Command: `{command_line()}`")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"scikit-learn {sklearn.__version__}. Date: {date.today().isoformat()}. Load average: "
+        + " ".join(f"{load:.2f}" for load in os.getloadavg())
+        + "."
+    )
+
+
+def multi_label_baseline(corpus: DatasetDict, name: str, threshold_strategy: str, seed: int) -> list[dict]:
+    """TF-IDF + one-vs-rest logistic regression, thresholds tuned on validation; the rows of the table printed."""
+    from training.metrics import multi_label_metrics, tune_thresholds  # the run's own metrics and tuning
+
+    label_names = label_names_of_features(corpus["train"].features)
+    texts = {split: list(rows.with_format("arrow")["text"].to_pylist()) for split, rows in corpus.items()}
+    gold = {split: multi_hot(rows["label"], len(label_names)).astype(int) for split, rows in corpus.items()}
+    print(f"{name}: " + ", ".join(f"{split} {len(rows)}" for split, rows in corpus.items()), flush=True)
+
+    results: list[dict] = []
+    for setting, options in SETTINGS.items():
+        vectorizer = TfidfVectorizer(**options)
+        train_features = vectorizer.fit_transform(texts["train"])
+        validation_features = vectorizer.transform(texts["validation"])
+        for c in MULTI_LABEL_C:
+            start = time.perf_counter()
+            model = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000, random_state=seed))
+            model.fit(train_features, gold["train"])
+            seconds = time.perf_counter() - start
+            scores = model.predict_proba(validation_features)
+            thresholds = np.asarray(tune_thresholds(scores, gold["validation"], threshold_strategy))
+            metrics = multi_label_metrics(gold["validation"], scores >= thresholds)
+            results.append(
+                {
+                    "split": "validation",
+                    "setting": f"{setting}, C={c:g}",
+                    "metrics": metrics,
+                    "seconds": seconds,
+                    "fitted": (vectorizer, model, thresholds),
+                }  # fmt: skip
+            )
+            print(f"  {setting}, C={c:g}: validation micro-F1 {metrics['micro_f1']:.4f} ({seconds:.1f} s)", flush=True)
+
+    best = max(results, key=lambda row: row["metrics"]["micro_f1"])
+    if "test" in corpus:
+        vectorizer, model, thresholds = best["fitted"]
+        scores = model.predict_proba(vectorizer.transform(texts["test"]))
+        metrics = multi_label_metrics(gold["test"], scores >= thresholds)
+        results.append({"split": "test", "setting": best["setting"], "metrics": metrics, "seconds": best["seconds"]})
+
+    print()
+    print("| dataset | split | setting | Jaccard | micro-F1 | macro-F1 | fit s |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for row in results:
+        chosen = " (chosen on validation)" if row["split"] == "test" else ""
+        m = row["metrics"]
+        print(
+            f"| {name} | {row['split']} | {row['setting']}{chosen} | {m['jaccard']:.4f} | {m['micro_f1']:.4f} "
+            f"| {m['macro_f1']:.4f} | {row['seconds']:.1f} |"
+        )
+    print()
+    sizes = ", ".join(f"{split} {len(split_rows)}" for split, split_rows in corpus.items())
+    print(
+        f"Rows: {sizes}. OneVsRestClassifier(LogisticRegression(C)) fitted on train only; decision thresholds "
+        f"({threshold_strategy}) tuned on validation; the best validation micro-F1 is scored on test."
+    )
+    print("Fit seconds: OneVsRestClassifier.fit on the vectorized train split, wall-clock.")
+    print_machine()
+    return results
+
+
+def main(argv: list[str] | None = None) -> list[Row] | list[dict]:
     args = parse_args(argv)
-    corpus, name = load_splits(args)
+    if args.config:
+        corpus, name, threshold_strategy = config_corpus(args.config)
+        problem_type = problem_type_of_features(corpus["train"].features)
+        if problem_type == MULTI_LABEL:
+            return multi_label_baseline(corpus, name, threshold_strategy, args.seed)
+        if problem_type == REGRESSION:
+            raise TextclsError(f"{args.config} is a regression run: this TF-IDF baseline classifies.")
+    else:
+        corpus, name = load_splits(args)
     texts = {split: list(rows.with_format("arrow")["text"].to_pylist()) for split, rows in corpus.items()}
     labels = {split: labels_of(rows) for split, rows in corpus.items()}
     print(f"{name}: " + ", ".join(f"{split} {len(rows)}" for split, rows in corpus.items()), flush=True)
@@ -181,11 +297,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     sizes = ", ".join(f"{split} {len(split_rows)}" for split, split_rows in corpus.items())
     print(f"Rows: {sizes}. Fitted on train only; the setting with the best validation macro-F1 is scored on test.")
     print("Fit seconds: TfidfVectorizer.fit_transform(train) + LinearSVC.fit (default C=1), wall-clock.")
-    print(f"Command: `{command_line()}`")
-    print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"scikit-learn {sklearn.__version__}. Date: {date.today().isoformat()}."
-    )
+    print_machine()
     return rows
 
 
