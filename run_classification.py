@@ -29,6 +29,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     EarlyStoppingCallback,
+    TrainerCallback,
     default_data_collator,
     set_seed,
 )
@@ -225,6 +226,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             group_note=group_note,
         )
         callbacks.append(separation)
+    tuning = None
+    if training_args.do_train and search is None and problem_type == problem_types.MULTI_LABEL:
+        # placed after `separation` in the list but run first: see TuneThresholdsAtTrainEnd
+        tuning = TuneThresholdsAtTrainEnd(training_args.threshold_strategy)
+        callbacks.insert(0, tuning)
 
     trainer = ClassificationTrainer(
         model=None if search else model,
@@ -239,15 +245,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     if separation is not None:
         separation.log = trainer.log  # its numbers reach every reporter (W&B, TensorBoard, ...)
+    if tuning is not None:
+        tuning.tune = partial(tune_decision_thresholds, trainer, eval_dataset)
 
     if search is not None:  # the trials, then best_trial.json; the final model is trained by the command it gives
         return run_search(trainer, search, argv)
 
     results: dict[str, float] = {}
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=resume_from)
-        if problem_type == problem_types.MULTI_LABEL:  # saved with the model: predict.py decides alike
-            tune_decision_thresholds(trainer, eval_dataset, training_args.threshold_strategy)
+        train_result = trainer.train(resume_from_checkpoint=resume_from)  # multi-label: thresholds tuned at its end
         trainer.save_model()  # the best checkpoint when load_best_model_at_end is set
         if model_args.use_lora and trainer.is_world_process_zero():
             base_name = model_args.model_name_or_path
@@ -478,6 +484,20 @@ def problem_settings(problem_type: str, label_names: list[str], corpus, training
     if not training_args.do_train and training_args.class_weights is None:
         del fields["class_weights"]  # evaluating a trained folder: the weights it trained with stay on record
     return fields
+
+
+class TuneThresholdsAtTrainEnd(TrainerCallback):
+    """Multi-label: tunes the decision thresholds (saved with the model, so predict.py decides alike) when training
+    ends, after the best model is loaded and before the class-separation callback draws its "after" map, whose
+    circled mistakes and 3D hover decisions must be the decisions the saved model makes (it runs first: callbacks
+    run in list order, and this one is inserted at the front)."""
+
+    def __init__(self, strategy: str):
+        self.strategy = strategy
+        self.tune = None  # set once the Trainer exists: partial(tune_decision_thresholds, trainer, eval_dataset)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.tune(self.strategy)
 
 
 def tune_decision_thresholds(trainer, eval_dataset, strategy: str) -> None:

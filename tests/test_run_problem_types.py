@@ -203,3 +203,5 @@ def test_multi_label_class_separation_colours_by_the_rarest_label(tmp_path, data
     assert "rarest label" in record["groups"]
     assert math.isfinite(record["embedding_silhouette_after"])
     assert (tmp_path / "out" / "embeddings_tsne.png").is_file()
+    # the after map circles the decisions the saved model makes: thresholds tuned before it is drawn
+    assert record["decision_thresholds"] == saved_config(tmp_path)["decision_thresholds"]

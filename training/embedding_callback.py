@@ -146,6 +146,9 @@ class ClassSeparationCallback(TrainerCallback):
         record = {"documents": len(self.labels), **self.results, "history": self.history}
         if self.group_note:
             record["groups"] = self.group_note
+        thresholds = getattr(model.config, "decision_thresholds", None)
+        if thresholds is not None:  # the decisions the circled mistakes are made with
+            record["decision_thresholds"] = thresholds
         (self.output_dir / "embedding_separation.json").write_text(json.dumps(record, indent=2) + "\n")
         logger.info("class separation of %d validation documents: %s", len(self.labels), self.results)
 
