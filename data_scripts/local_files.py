@@ -275,16 +275,17 @@ def empty_rows_error(rows: list[int], columns: list[str], argument: str, path: s
 
 
 def source_key(path: str, settings: list) -> str:
-    """What names a file's texts in the cache: the file (path, size, modification time, first and last 64 KiB: an
-    edit shows even where timestamps are coarse) and the settings that read it."""
+    """What names a file's texts in the cache: the file (path, size, modification time and all its bytes) and the
+    settings that read it. The labels are read from the file on every run, so the cached texts must be its texts
+    whatever a timestamp says: hashing the whole file costs one sequential read (about a second per GB), a small
+    part of reading it."""
     file = Path(path)
     stat = file.stat()
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr([READER_VERSION, str(file.resolve()), stat.st_size, stat.st_mtime_ns, settings]).encode())
     with open(file, "rb") as handle:
-        digest.update(handle.read(65536))
-        handle.seek(max(stat.st_size - 65536, 0))
-        digest.update(handle.read(65536))
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 

@@ -71,3 +71,19 @@ def test_an_edited_file_is_read_again_and_an_unchanged_one_keeps_its_fingerprint
     changed = load_local_files(path, cache_dir=str(cache))["train"]
     assert changed._fingerprint != first._fingerprint
     assert changed["text"][0] == ROWS[0][0].upper() and changed["label"][0] == 1
+
+
+def test_an_edit_in_the_middle_of_a_large_file_with_its_size_and_timestamp_kept_is_read_again(tmp_path):
+    # The labels are read from the file on every run: texts served from a stale cache would be paired with them.
+    rows = [(f"row {i:06d} of a file larger than a few blocks", "a") for i in range(20_000)]
+    path = write(tmp_path / "train.csv", rows)
+    stamp = (tmp_path / "train.csv").stat().st_mtime_ns
+    cache = tmp_path / "cache"
+    first = load_local_files(path, cache_dir=str(cache))["train"]
+    middle = len(rows) // 2
+    rows[middle] = (rows[middle][0].replace("row", "ROW"), "a")  # same length, far from both ends
+    write(tmp_path / "train.csv", rows)
+    os.utime(tmp_path / "train.csv", ns=(stamp, stamp))
+    edited = load_local_files(path, cache_dir=str(cache))["train"]
+    assert edited._fingerprint != first._fingerprint
+    assert edited["text"][middle].startswith("ROW")
