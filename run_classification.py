@@ -60,7 +60,7 @@ from training.embedding_callback import ClassSeparationCallback
 from training.hp_search import check_search_for_problem, prepare_search, run_search, sweep_run_output_dir
 from training.hub_push import create_repo as create_hub_repo
 from training.hub_push import for_trainer, push_run, repo_name
-from training.model_card import holds_saved_model, write_model_card
+from training.model_card import evaluation_output_dir, write_model_card
 from training.preprocessing import tokenize_corpus
 from training.text_reading import given_settings, read_as_recorded, record_reading
 from training.trainer import ClassificationTrainer, restore_order, sort_by_length
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if not training_args.do_train:  # evaluate a saved folder: read text as it was trained to, unless told otherwise
         cleaning_args, data_args = evaluation_reading(model_args, cleaning_args, data_args, argv)
     training_args.output_dir = sweep_run_output_dir(training_args.output_dir)  # one folder per W&B sweep run
+    if not training_args.do_train:  # a saved model's folder keeps the results of its training: see the function
+        training_args.output_dir = evaluation_output_dir(training_args.output_dir)
     # An Optuna search over a W&B sweep YAML's space, checked before any data is read.
     search = prepare_search(argv, training_args) if training_args.hp_search_trials else None
     announce_process(training_args.process_index, training_args.world_size, training_args.device)
@@ -292,16 +294,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 log_wandb_confusion_matrix(wandb_run, gold, problem_types.predict(config, logits), label_names)
 
     if trainer.is_world_process_zero():
-        if training_args.do_train or not holds_saved_model(output_dir):
-            plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
-            arguments = (model_args, data_args, cleaning_args, augmentation_args, training_args)
-            write_model_card(output_dir, hub_repo or repo_name(training_args), label_names, *arguments)
-        else:  # an evaluate-only run into a model's own folder: its card and curves describe its training
-            logger.info(
-                "%s holds a saved model: its model card (README.md) and training_curves.png stay as training wrote "
-                "them; this run's results are in its *_results.json files",
-                output_dir,
-            )
+        plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
+        arguments = (model_args, data_args, cleaning_args, augmentation_args, training_args)
+        write_model_card(output_dir, hub_repo or repo_name(training_args), label_names, *arguments)
         log_summary(results, output_dir, problem_type)
         if hub_repo is not None:
             push_run(training_args, hub_repo)

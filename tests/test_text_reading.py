@@ -5,6 +5,7 @@ import json
 import logging
 import shutil
 
+import pandas as pd
 import pytest
 
 import run_classification
@@ -66,20 +67,27 @@ def test_evaluate_only_reads_text_as_the_folder_records(trained, tmp_path, caplo
     assert (out / "config.json").read_bytes() == config_before  # the record it did not train is not rewritten
 
 
-def test_evaluate_only_leaves_the_trained_folders_card_and_curves_whole(trained, tmp_path, caplog):
-    """The card describes the training that made the model; evaluating the folder in place writes results only."""
+def test_evaluate_only_into_a_trained_folder_writes_into_its_evaluation_subfolder(trained, tmp_path, caplog):
+    """The folder's card, results, predictions and reports all describe the training run that made its model; an
+    evaluation of it (here on another test file) goes to <folder>/evaluation/, never merged into them."""
     out, csv_files, _ = trained
     folder = shutil.copytree(out, tmp_path / "trained")  # a copy: other tests evaluate the module's folder too
-    kept = {name: (folder / name).read_bytes() for name in ("README.md", "training_curves.png")}
-    (folder / "eval_results.json").unlink()
+    shutil.rmtree(folder / "evaluation", ignore_errors=True)
+    kept = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    assert {"README.md", "all_results.json", "predictions.csv", "training_curves.png"} <= set(kept)
+    other_test = tmp_path / "other_test.csv"
+    pd.read_csv(csv_files["test"]).head(7).to_csv(other_test, index=False)
     with caplog.at_level(logging.INFO):
-        evaluate(folder, csv_files, folder)
-    for name, before in kept.items():
-        assert (folder / name).read_bytes() == before, name
-    assert "its model card (README.md) and training_curves.png stay as training wrote them" in caplog.text
-    assert (folder / "eval_results.json").is_file()  # the run's own results are written
-    evaluate(folder, csv_files, tmp_path / "elsewhere")  # another output_dir gets this run's own card
-    assert (tmp_path / "elsewhere" / "README.md").read_bytes() != kept["README.md"]
+        results = evaluate(folder, {**csv_files, "test": other_test}, folder)
+    assert {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()} == kept
+    evaluation = folder / "evaluation"
+    assert f"{folder} holds a saved model" in caplog.text and str(evaluation) in caplog.text
+    assert json.loads((evaluation / "all_results.json").read_text()) == results
+    assert results["test_samples"] == 7 and len(pd.read_csv(evaluation / "predictions.csv")) == 7
+    card = (evaluation / "README.md").read_text()
+    assert f"{results['test_accuracy']:.4f}" in card  # its own card, with its own numbers
+    evaluate(folder, csv_files, tmp_path / "elsewhere")  # another output_dir is written as given
+    assert (tmp_path / "elsewhere" / "all_results.json").is_file() and (tmp_path / "elsewhere" / "README.md").is_file()
 
 
 def test_an_explicit_flag_overrides_the_record_with_a_warning(trained, tmp_path, caplog):

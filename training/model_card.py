@@ -2,8 +2,8 @@
 
 YAML metadata (library, pipeline tag, base model, datasets, metrics with their values) through huggingface_hub's
 ModelCardData, then the results of all_results.json, the class names, the settings that define the run, the
-class-separation figure and how to load the model. Written at the end of every run, pushed or not (but an
-evaluate-only run leaves the card of a saved model's folder alone: `holds_saved_model`); it replaces the
+class-separation figure and how to load the model. Written at the end of every run, pushed or not (an
+evaluate-only run never writes into a saved model's folder: `evaluation_output_dir`); it replaces the
 template README.md that peft writes beside an adapter (its base model is the local folder the backbone was read
 from).
 
@@ -14,6 +14,7 @@ copy), data files by their file names, and output, cache and data folders and to
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import PretrainedConfig
 
 from modeling import problem_types
+
+logger = logging.getLogger(__name__)
 
 # Hub datasets holding the same corpora as the named datasets (linked from the card's metadata).
 HUB_DATASETS = {"20newsgroups": "SetFit/20_newsgroups", "ag_news": "fancyzhx/ag_news"}
@@ -127,10 +130,30 @@ def write_model_card(
     return path
 
 
+# Where an evaluate-only run whose output_dir holds a saved model writes instead (see evaluation_output_dir).
+EVALUATION_FOLDER = "evaluation"
+
+
 def holds_saved_model(output_dir: str | Path) -> bool:
-    """Whether output_dir holds a saved model (a trained run's folder): its card is that model's, written by the run
-    that trained it, and a run that only evaluates the folder leaves it alone."""
+    """Whether output_dir holds a saved model (a trained run's folder, whose card, results and reports are those of
+    the run that trained it)."""
     return (Path(output_dir) / "config.json").is_file()
+
+
+def evaluation_output_dir(output_dir: str) -> str:
+    """Where a run that does not train writes: output_dir, or its evaluation/ subfolder when output_dir holds a saved
+    model. Merged into that folder, the evaluation's results and predictions would disagree with the card and
+    describe another run than the one that trained the model, with nothing to tell them apart."""
+    if not holds_saved_model(output_dir):
+        return output_dir
+    folder = str(Path(output_dir) / EVALUATION_FOLDER)
+    logger.info(
+        "%s holds a saved model: its card, all_results.json, predictions.csv and reports stay those of its training; "
+        "this evaluation writes into %s",
+        output_dir,
+        folder,
+    )
+    return folder
 
 
 def has_custom_code(output_dir: Path) -> bool:
