@@ -1,6 +1,7 @@
 """The sample, the document embeddings and the separation numbers behind the t-SNE pictures."""
 
 import json
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,6 +20,7 @@ from training.class_separation import (
     automatic_sample_size,
     document_embeddings,
     planned_training_examples,
+    recorded_training_examples,
     separation_metrics,
     stratified_sample,
 )
@@ -157,6 +159,35 @@ def test_automatic_sample_size_grows_with_the_planned_training():
     assert automatic_sample_size(5000) == 500  # a tenth
     assert automatic_sample_size(1000) == 200  # never fewer than 200 documents
     assert automatic_sample_size(10_314 * 20) == 2000  # nor more than 2,000 (GloVe on 20 Newsgroups)
+
+
+def write_run_record(folder, train_samples: int, epoch: float, global_step: int, max_steps: int):
+    """The two files a finished run leaves that say how much it trained (the keys the Trainer writes)."""
+    (folder / "all_results.json").write_text(json.dumps({"train_samples": train_samples, "eval_accuracy": 0.9}))
+    state = {"epoch": epoch, "global_step": global_step, "max_steps": max_steps, "log_history": []}
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+
+
+def test_the_standalone_projection_samples_a_saved_folder_as_its_run_would(tmp_path, caplog):
+    """project_embeddings' default sample follows the rule a run uses, fed by what the folder records."""
+    from training.project_embeddings import build_parser, sample_size
+
+    write_run_record(tmp_path, train_samples=5000, epoch=2.0, global_step=626, max_steps=626)
+    assert recorded_training_examples(tmp_path) == 10_000
+    options = build_parser().parse_args(["--model_dir", str(tmp_path)])
+    assert sample_size(options) == automatic_sample_size(10_000) == 1000  # a tenth, as the run sampled
+    assert sample_size(build_parser().parse_args(["--model_dir", str(tmp_path), "--sample_size", "77"])) == 77
+
+    write_run_record(tmp_path, train_samples=1000, epoch=1.0, global_step=32, max_steps=96)  # stopped early
+    assert recorded_training_examples(tmp_path) == 3000  # the 3 epochs it planned, not the 1 it took
+    write_run_record(tmp_path, train_samples=500, epoch=0.5, global_step=8, max_steps=8)  # half an epoch
+    assert sample_size(options) == 200  # 250 examples: the floor
+
+    (tmp_path / "trainer_state.json").unlink()  # a folder trained elsewhere records no training of this kind
+    assert recorded_training_examples(tmp_path) is None
+    with caplog.at_level(logging.INFO):
+        assert sample_size(options) == 2000
+    assert "records no training" in caplog.text
 
 
 def test_separation_sample_size_is_the_users_when_given_else_the_rule():

@@ -16,6 +16,7 @@ from tests.tiny_models import build_tiny_model
 from tests.wandb_offline import offline_run
 from textcls_errors import TextclsError
 from training import wandb_media
+from training.class_separation import recorded_training_examples
 from training.project_embeddings import main as project_embeddings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,6 +99,7 @@ def test_standalone_projection_of_a_saved_model(tmp_path, csv_files, bert_dir):
     out = tmp_path / "out"
     assert not (out / "embeddings_tsne.png").exists()  # switched off in training
 
+    assert recorded_training_examples(out) == 240 * 3  # what the run wrote is what the default sample reads
     results = project_embeddings(["--model_dir", str(out), config, "--split", "test", "--no_3d"])
     folder = out / "projection_test"
     assert (folder / "embeddings_tsne.png").stat().st_size > 10_000

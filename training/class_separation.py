@@ -6,8 +6,10 @@ document vector ([CLS] for BERT-likes, the pooled vector for the word models), s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,6 +42,22 @@ def planned_training_examples(train_rows: int, epochs: float, max_steps: int, gl
     if max_steps > 0:
         return max_steps * global_batch_size
     return int(train_rows * epochs)
+
+
+def recorded_training_examples(run_dir: str | Path) -> int | None:
+    """The training examples the run that saved `run_dir` planned, from what it recorded: its train_samples
+    (all_results.json) times the epochs it planned (trainer_state.json: the epoch it reached, scaled by the optimizer
+    steps it planned over those it took, so that a run stopped early counts its plan). None when unrecorded."""
+    run_dir = Path(run_dir)
+    try:
+        rows = json.loads((run_dir / "all_results.json").read_text(encoding="utf-8"))["train_samples"]
+        state = json.loads((run_dir / "trainer_state.json").read_text(encoding="utf-8"))
+        epoch, taken, planned = state["epoch"], state["global_step"], state["max_steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not (rows and epoch and taken and planned):
+        return None
+    return int(round(rows * epoch * planned / taken))
 
 
 def stratified_sample(labels: Sequence[int], size: int, seed: int) -> np.ndarray:

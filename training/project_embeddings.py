@@ -30,7 +30,14 @@ from modeling.label_mapping import check_classes, fit_output_rows, saved_label_n
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError, run_cli
 from training.arguments import parse_arguments, read_config
-from training.class_separation import document_embeddings, separation_metrics, stratified_sample
+from training.class_separation import (
+    SAMPLE_CAP,
+    automatic_sample_size,
+    document_embeddings,
+    recorded_training_examples,
+    separation_metrics,
+    stratified_sample,
+)
 from training.preprocessing import tokenize_corpus
 from training.projection_plots import plot_projections, tsne_maps, write_projection_html
 from training.text_reading import saved_reading
@@ -47,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model_dir", required=True, help="A folder written by run_classification.py.")
     parser.add_argument("--split", default="validation", help="train, validation or test (default: validation).")
-    parser.add_argument("--sample_size", type=int, default=2000, help="Documents to project (stratified sample).")
+    parser.add_argument(
+        "--sample_size",
+        type=int,
+        help="Documents to project (stratified sample). Default: the size a run of the folder's size samples (a "
+        "tenth of the training examples it planned, from 200 to 2,000; 2,000 when the folder records no training).",
+    )
     parser.add_argument("--projection_dir", help="Where the files go (default: MODEL_DIR/projection_SPLIT).")
     parser.add_argument("--no_3d", action="store_true", help="Skip the 3D map (the slowest part).")
     parser.add_argument("--batch_size", type=int, default=64, help="Documents per forward pass.")
@@ -105,6 +117,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     return results
 
 
+def sample_size(options: argparse.Namespace) -> int:
+    """--sample_size when given, else the class-separation sample a run chooses (`automatic_sample_size`) for the
+    training the folder records; SAMPLE_CAP (the largest) when it records none (a model trained elsewhere)."""
+    if options.sample_size is not None:
+        return options.sample_size
+    planned = recorded_training_examples(options.model_dir)
+    if planned is None:
+        logger.info(
+            "%s records no training (train_samples in all_results.json, trainer_state.json): a sample of up to %d "
+            "documents",
+            options.model_dir,
+            SAMPLE_CAP,
+        )
+        return SAMPLE_CAP
+    size = automatic_sample_size(planned)
+    logger.info("a sample of up to %d documents (its run planned %d examples of training)", size, planned)
+    return size
+
+
 def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedSample:
     """Load the model in `options.model_dir` and the corpus `rest` describes, and embed a sample of the split."""
     model_dir = Path(options.model_dir)
@@ -133,7 +164,7 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     # Classes are matched by name: a model saved in another class order has its output rows put in this order.
     fit_output_rows(model, check_classes(str(model_dir), saved_label_names(model.config), label_names), str(model_dir))
     rows = corpus[options.split]
-    rows = rows.select(stratified_sample(rows["label"], options.sample_size, seed))
+    rows = rows.select(stratified_sample(rows["label"], sample_size(options), seed))
     texts = list(rows["text"])
 
     # The model read its training text through the cleaning recorded in its config: read this text alike.
