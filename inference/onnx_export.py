@@ -43,6 +43,8 @@ TORCHSCRIPT_OPSET = 17
 # torch.onnx swaps in while-loop kernels for these so that their sequence length stays dynamic, but a kernel
 # cached by an earlier export in the same process wins over the swap (torch 2.13), fixing the length
 RECURRENT_OPS = (torch.ops.aten.lstm.input, torch.ops.aten.gru.input)
+# Sequence positions of the sample batch the dynamo exporter traces (at least 2, or torch.export fixes the axis).
+DYNAMO_SAMPLE_POSITIONS = 4
 
 
 class LogitsOnly(torch.nn.Module):
@@ -105,6 +107,9 @@ def _export_dynamo(model, inputs: tuple[torch.Tensor, ...], names: list[str], pa
     batch, sequence = (torch.export.Dim(axis) for axis in DYNAMIC_AXES)
     for op in RECURRENT_OPS:
         getattr(op, "_dispatch_cache", {}).clear()
+    # Tracing steps an RNN's decomposition through every position of the sample: its first few positions make the
+    # same graph (both axes stay dynamic; the parity check runs longer texts) in a fraction of the time.
+    inputs = tuple(values[:, :DYNAMO_SAMPLE_POSITIONS] for values in inputs)
     torch.onnx.export(
         LogitsOnly(model).eval(),
         inputs,

@@ -44,16 +44,20 @@ def glove_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("family", ["bert", "distilbert", "glove", *RNN_SETTINGS])
 def test_export_matches_torch_on_other_shapes(family, tmp_path, glove_dir):
-    if family in RNN_SETTINGS:
+    if family in RNN_SETTINGS:  # written where the CLI puts it by default: model.onnx in the model's folder
         folder = save_word_model(tmp_path / family, "lstm", embedding_dim=8, hidden_size=4, **RNN_SETTINGS[family])
-    else:
+        output = folder / "model.onnx"
+        report = export_onnx.main(["--model_dir", str(folder)])
+    else:  # the shared GloVe folder stays without model.onnx (other tests read it)
         folder = glove_dir if family == "glove" else build_tiny_model(tmp_path / family, family, TEXTS * 5, 3)
+        output = tmp_path / "model.onnx"
+        report = export_onnx.main(["--model_dir", str(folder), "--output", str(output)])
     # the check texts differ in length, so right padding meets the backward direction of the RNNs
-    report = export_onnx.main(["--model_dir", str(folder), "--output", str(tmp_path / "model.onnx")])
+    assert report["file"] == str(output) and output.is_file()
     assert report["max_abs_logit_difference"] < 1e-4 and report["texts"] == len(export_onnx.CHECK_TEXTS)
 
     # a batch size and length the export never saw, texts of 1 to 8 words
-    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    session = onnxruntime.InferenceSession(str(output))
     tokenizer = AutoTokenizer.from_pretrained(folder)
     batch = tokenizer(TEXTS * 2, padding=True, return_tensors="np")
     inputs = {item.name: batch[item.name] for item in session.get_inputs()}
@@ -63,15 +67,6 @@ def test_export_matches_torch_on_other_shapes(family, tmp_path, glove_dir):
     with torch.no_grad():
         expected = model(**{name: torch.from_numpy(array) for name, array in inputs.items()}).logits.numpy()
     np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-4)
-
-
-def test_the_cli_writes_model_onnx_into_an_lstm_folder(tmp_path):
-    folder = save_word_model(tmp_path, "lstm", embedding_dim=8, hidden_size=4, num_layers=1, bidirectional=True)
-    with open(tmp_path / "texts.txt", "w") as texts:
-        texts.write("the rocket reached orbit\nbake the bread\ngoal in the last minute of the match\n")
-    report = export_onnx.main(["--model_dir", str(folder), "--check_texts", str(tmp_path / "texts.txt")])
-    assert report["file"] == str(folder / "model.onnx") and (folder / "model.onnx").is_file()
-    assert report["texts"] == 3 and report["max_abs_logit_difference"] < 1e-4
 
 
 def test_an_export_that_disagrees_is_deleted(tmp_path, glove_dir, monkeypatch):
