@@ -7,14 +7,17 @@ there as root) and the playwright package (the dev extra), and fails, rather tha
 """
 
 import contextlib
+import importlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -168,11 +171,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_serving(server: subprocess.Popen, url: str, timeout: float = 120.0) -> None:
+def wait_until_serving(stopped: Callable[[], str | None], url: str, timeout: float = 120.0) -> None:
+    """Wait for the page's API to answer; `stopped` says why the server ended, or None while it runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"demo_app.py exited with code {server.returncode}:\n{server.stderr.read()}")
+        if (reason := stopped()) is not None:
+            pytest.fail(reason)
         try:
             with urllib.request.urlopen(url + "/api/info", timeout=2) as answer:
                 if answer.status == 200:
@@ -204,7 +208,14 @@ def serving(model_dir: Path, tmp_path: Path):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until_serving(server, url)
+        wait_until_serving(
+            lambda: (
+                None
+                if server.poll() is None
+                else f"demo_app.py exited with code {server.returncode}:\n" + server.stderr.read()
+            ),
+            url,
+        )
         yield url
     finally:
         server.terminate()
@@ -215,6 +226,41 @@ def serving(model_dir: Path, tmp_path: Path):
             server.wait()
         server.stderr.close()
         log.close()
+
+
+@contextlib.contextmanager
+def serving_in_thread(model_dir: Path, monkeypatch):
+    """`demo_app.main(["--model_dir", model_dir, ...])` in a thread of this process, stopped on leaving: what
+    `serving` starts, without a new interpreter and its imports (about 20 s here; the test above starts the script)."""
+    uvicorn_main = importlib.import_module("uvicorn.main")  # the module: `uvicorn.main` is its click command
+
+    servers = []
+
+    class StoppableServer(uvicorn_main.Server):  # what uvicorn.run builds, kept so that it can be told to stop
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            servers.append(self)
+
+    monkeypatch.setattr(uvicorn_main, "Server", StoppableServer)
+    port, errors = free_port(), []
+
+    def serve():
+        try:
+            demo_app.main(["--model_dir", str(model_dir), "--port", str(port)])
+        except BaseException as error:  # reported by wait_until_serving
+            errors.append(error)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(lambda: None if thread.is_alive() else f"demo_app.main stopped: {errors!r}", url)
+        yield url
+    finally:
+        for server in servers:
+            server.should_exit = True
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "the demo server thread did not stop"
 
 
 def test_page_classifies_and_explains_in_headless_chromium(chromium_executable, bert_dir, demo_server, tmp_path):
@@ -326,12 +372,12 @@ def test_api_answers_per_problem_type_and_requires_the_pair(multi_label_pair_dir
     assert explained["explains"] == "value" and explained["probability"] == pytest.approx(answer["value"], abs=1e-5)
 
 
-def test_page_shows_a_multi_label_pair_model(chromium_executable, multi_label_pair_dir, tmp_path):
+def test_page_shows_a_multi_label_pair_model(chromium_executable, multi_label_pair_dir, tmp_path, monkeypatch):
     """Two text boxes; the predicted set; every label's probability beside its threshold."""
     from playwright.sync_api import sync_playwright
 
     outputs = TextClassifier(multi_label_pair_dir, device="cpu").predict(TEXTS[:1], SECOND[:1])
-    with serving(multi_label_pair_dir, tmp_path) as url, sync_playwright() as playwright:
+    with serving_in_thread(multi_label_pair_dir, monkeypatch) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800})
