@@ -33,10 +33,18 @@ def bert_dir(tmp_path_factory, csv_files):
     return build_tiny_model(tmp_path_factory.mktemp("bert"), "bert", texts, num_labels=len(TOPICS))
 
 
-def test_separation_every_evaluation_and_history(tmp_path, csv_files, bert_dir):
-    config = config_for(tmp_path, bert_dir, csv_files, num_train_epochs=3, do_predict=False)
+@pytest.fixture(scope="module")
+def measured_run(tmp_path_factory, csv_files, bert_dir):
+    """One 3-epoch run that measures separation at every 2nd evaluation: its config, results and folder (shared:
+    the standalone projection reads the saved model, which the measurement does not change)."""
+    folder = tmp_path_factory.mktemp("measured")
+    config = config_for(folder, bert_dir, csv_files, num_train_epochs=3)
     results = run_classification.main([config, "--embedding_eval_every", "2", "--embedding_sample_size", "30"])
-    out = tmp_path / "out"
+    return config, results, folder / "out"
+
+
+def test_separation_every_evaluation_and_history(measured_run):
+    _, results, out = measured_run
 
     record = json.loads((out / "embedding_separation.json").read_text())
     assert record["documents"] == 30  # the stratified sample, not the whole validation split
@@ -93,12 +101,8 @@ def test_wandb_absent_or_not_requested_changes_nothing(monkeypatch):
     assert wandb_media.active_run() is None
 
 
-def test_standalone_projection_of_a_saved_model(tmp_path, csv_files, bert_dir):
-    config = config_for(tmp_path, bert_dir, csv_files, num_train_epochs=3, embedding_projection=False)
-    run_classification.main([config])
-    out = tmp_path / "out"
-    assert not (out / "embeddings_tsne.png").exists()  # switched off in training
-
+def test_standalone_projection_of_a_saved_model(tmp_path, measured_run):
+    config, _, out = measured_run
     assert recorded_training_examples(out) == 240 * 3  # what the run wrote is what the default sample reads
     results = project_embeddings(["--model_dir", str(out), config, "--split", "test", "--no_3d"])
     folder = out / "projection_test"
