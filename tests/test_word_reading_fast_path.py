@@ -15,6 +15,7 @@ from modeling.word_models import build_word_model
 from modeling.word_tokenizer import AsciiWordIds, build_word_tokenizer, splits_like_simple_preprocess
 from tests.test_word_tokenizer import VARIED_TEXTS
 from tests.tiny_models import build_tiny_model
+from training import preprocessing
 
 CLEANING = TextCleaning(simple_preprocess=True)
 MAX_LENGTH = 40
@@ -65,9 +66,12 @@ def test_edge_texts_read_as_in_training(tmp_path):
 def test_ascii_ids_are_the_tokenizers_on_any_ascii_text():
     texts = [text for text in EDGE_TEXTS if text.isascii()] + ["".join(map(chr, range(128))) * 3]
     tokenizer = build_word_tokenizer(texts + ["underscore_ok del"], max_vocab_size=1000)
-    ascii_ids = AsciiWordIds(tokenizer)
-    assert [ascii_ids(text) for text in texts] == tokenizer(texts)["input_ids"]
-    assert ascii_ids("café") is None
+    ids, lengths = AsciiWordIds(tokenizer)(texts)
+    expected = tokenizer(texts)["input_ids"]
+    assert lengths.tolist() == [len(row) for row in expected]
+    assert ids.tolist() == [index for row in expected for index in row]
+    with pytest.raises(ValueError, match="ASCII texts only"):
+        AsciiWordIds(tokenizer)(["plain", "café"])
 
 
 def test_other_tokenizers_are_not_taken_for_the_word_tokenizer(tmp_path):
@@ -86,7 +90,7 @@ def test_predictions_file_is_trainings_reading_row_for_row(tmp_path, monkeypatch
     predict.main([*arguments, "--output", str(tmp_path / "fast.csv")])
     # training's reading: every text through gensim, then the tokenizer's own regex
     monkeypatch.setattr(TextCleaner, "word_tokenizer_cleans", property(lambda self: False))
-    monkeypatch.setattr(AsciiWordIds, "__call__", lambda self, text: None)
+    monkeypatch.setattr(preprocessing, "splits_like_simple_preprocess", lambda tokenizer: False)  # no AsciiWordIds
     predict.main([*arguments, "--output", str(tmp_path / "reference.csv")])
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "reference.csv").read_bytes()
 
