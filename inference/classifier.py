@@ -130,7 +130,7 @@ class TextClassifier:
             None if self.reads_pairs else make_plain_ids_function(tokenizer, self.max_length, side, head_tokens)
         )
         self.cleaning = reading.cleaning_options(wordnet_dir)
-        self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
+        self._cleaner = build_cleaner(self.cleaning, import_gensim=False) if self.cleaning is not None else None
         # simple_preprocess alone, before a tokenizer that splits alike: the tokenizer cleans (most texts) itself.
         self._tokenizer_cleans = (
             self._cleaner is not None

@@ -1,8 +1,11 @@
 """The word models' quick reading (the tokenizer cleaning ASCII texts itself, ids from C string methods) gives the
 ids and the predictions file that training's reading (gensim's simple_preprocess, then the tokenizer) gives."""
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -53,6 +56,37 @@ def assert_fast_reading_is_trainings(folder: Path, texts: list[str]) -> None:
     classifier = TextClassifier(folder, device="cpu")
     assert classifier._tokenizer_cleans  # the quick path is the one under test
     assert classifier.encode(texts)["input_ids"] == reference_ids(classifier.tokenizer, texts)
+
+
+def test_padded_batches_and_logits_are_trainings(tmp_path):
+    """predict's batches come from one flat id array: they equal the tokenizer's ids of training's reading padded by
+    transformers' collator, and each row's logits are the model's on that batch."""
+    texts = EDGE_TEXTS * 2 + ["", "123 456", "a b c"]  # texts without a single word too
+    folder = saved_word_model(tmp_path, EDGE_TEXTS)
+    classifier = TextClassifier(folder, device="cpu", backend="torch", batch_size=4)
+    reference = classifier.tokenizer.pad({"input_ids": reference_ids(classifier.tokenizer, texts)}, return_tensors="pt")
+    batch = classifier.padded_batch(texts)
+    assert batch.keys() == reference.keys()
+    for name in batch:
+        assert torch.equal(batch[name], reference[name]), name
+    with torch.no_grad():
+        expected = classifier.model(**reference).logits.numpy()
+    logits = classifier.logits(texts)  # sorted by length into batches of 4, rows put back in place
+    assert np.allclose(logits, expected, rtol=0, atol=1e-6)
+    assert (logits.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
+def test_ascii_texts_are_classified_without_importing_gensim(tmp_path):
+    folder = saved_word_model(tmp_path, EDGE_TEXTS)
+    code = (
+        "import sys\nfrom inference import TextClassifier\n"
+        f"classifier = TextClassifier({str(folder)!r}, device='cpu')\n"
+        "classifier.predict(['An ASCII text, read by the tokenizer alone.'])\n"
+        "assert 'gensim' not in sys.modules\n"
+        "classifier.predict(['Ein Text für gensim'])\n"
+        "assert 'gensim' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
 
 
 def test_edge_texts_read_as_in_training(tmp_path):
