@@ -78,7 +78,10 @@ class AsciiWordIds:
         if not splits_like_simple_preprocess(tokenizer):
             raise ValueError("AsciiWordIds needs a tokenizer built by modeling.word_tokenizer")
         # Only ASCII words can come out of an ASCII text; [PAD] and [UNK] cannot (brackets split words).
-        words = [(word, index) for word, index in tokenizer.get_vocab().items() if word.isascii()]
+        # in id order: get_vocab's order changes from process to process, and datasets hashes this object
+        words = sorted(
+            ((word, index) for word, index in tokenizer.get_vocab().items() if word.isascii()), key=lambda pair: pair[1]
+        )
         self.words = pa.array([word for word, _ in words], pa.large_string())
         # position in `words` -> id; one more entry, [UNK], for the words not found (position -1)
         self.ids_of_positions = np.array([index for _, index in words] + [tokenizer.unk_token_id], dtype=np.int64)

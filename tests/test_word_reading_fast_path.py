@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from datasets.fingerprint import Hasher
+from transformers import AutoTokenizer
 
 import predict
 from data_scripts import load_corpus, read_ag_news_csv_dir
@@ -19,6 +21,7 @@ from modeling.word_tokenizer import AsciiWordIds, build_word_tokenizer, splits_l
 from tests.test_word_tokenizer import VARIED_TEXTS
 from tests.tiny_models import build_tiny_model
 from training import preprocessing
+from training.preprocessing import make_tokenize_function
 
 CLEANING = TextCleaning(simple_preprocess=True)
 MAX_LENGTH = 40
@@ -106,6 +109,15 @@ def test_ascii_ids_are_the_tokenizers_on_any_ascii_text():
     assert ids.tolist() == [index for row in expected for index in row]
     with pytest.raises(ValueError, match="ASCII texts only"):
         AsciiWordIds(tokenizer)(["plain", "café"])
+
+
+def test_the_map_function_hashes_alike_for_the_same_tokenizer(tmp_path):
+    """datasets finds its tokenization cache by hashing the map function: the same saved tokenizer, loaded twice
+    (its vocabulary comes back in another order each time), must hash alike."""
+    words = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(300)]
+    build_word_tokenizer([" ".join(words)], max_vocab_size=1000).save_pretrained(tmp_path)
+    hashes = {Hasher.hash(make_tokenize_function(AutoTokenizer.from_pretrained(tmp_path), 64)) for _ in range(3)}
+    assert len(hashes) == 1
 
 
 def test_other_tokenizers_are_not_taken_for_the_word_tokenizer(tmp_path):
