@@ -234,12 +234,15 @@ class TextClassifier:
         return logits
 
     def _checked(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> tuple[list[str], list[str] | None]:
+        """The texts (and pairs) as lists, the pairs checked against the model (`check_pairs`)."""
         texts = list(texts)
         text_pairs = None if text_pairs is None else list(text_pairs)
         self.check_pairs(text_pairs)
         return texts, text_pairs
 
-    def _flat_inputs(self, texts: list[str], text_pairs: list[str] | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _flat_inputs(
+        self, texts: list[str], text_pairs: list[str] | None
+    ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:
         """The model inputs of every text concatenated (int64, by input name; the attention mask is all ones and left
         to `_pad`) and each text's length: as `encode` reads the texts."""
         if text_pairs is None and self._plain_ids is not None:
