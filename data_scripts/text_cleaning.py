@@ -417,8 +417,10 @@ def word_cleaner(cleaner: TextCleaner) -> WordCleaner:
     return WordCleaner(cleaner)
 
 
-def build_cleaner(options: TextCleaning) -> TextCleaner:
-    """Find the stop words and WordNet the options need (and log which), then load WordNet once."""
+def build_cleaner(options: TextCleaning, import_gensim: bool = True) -> TextCleaner:
+    """Find the stop words and WordNet the options need (and log which), then load WordNet once. `import_gensim`
+    False leaves gensim (half a second) to the first text that needs it: prediction, where the word tokenizer
+    cleans ASCII texts itself (`for_word_tokenizer`)."""
     stopwords: tuple[str, ...] = ()
     if options.remove_stopwords:
         stopwords, origin = english_stopwords()
@@ -428,7 +430,7 @@ def build_cleaner(options: TextCleaning) -> TextCleaner:
         wordnet = resolve_wordnet(options.wordnet_dir)
         load_wordnet(wordnet)  # fail early, and forked map workers inherit it
         logger.info("WordNet filter: WordNet read from %s", wordnet)
-    if options.simple_preprocess:
+    if options.simple_preprocess and import_gensim:
         import gensim.utils  # noqa: F401  (imported once here: map workers forked later inherit it)
     return TextCleaner(options, stopwords, wordnet)
 

@@ -29,7 +29,7 @@ from modeling.lora import load_for_inference
 from modeling.word_tokenizer import splits_like_simple_preprocess
 from textcls_errors import TextclsError
 from training.arguments import TRUNCATION_SIDES
-from training.preprocessing import make_tokenize_function
+from training.preprocessing import make_plain_ids_function, make_tokenize_function
 from training.text_reading import saved_reading
 
 logger = logging.getLogger(__name__)
@@ -118,18 +118,19 @@ class TextClassifier:
         self.max_length = min(max_length or saved_cut.get("max_seq_length") or limit, limit)
         self.tokenizer = tokenizer
         # Ids of already cleaned texts, cut as training cut them (explanations reuse it to read a text alike).
+        side, head_tokens = truncation_side or saved_cut.get("side", "head"), saved_cut.get("head_tokens")
         try:  # pairs as training read them: tokenizer(text, text_pair), the longer text cut first
             self.tokenize = make_tokenize_function(
-                tokenizer,
-                self.max_length,
-                truncation_side or saved_cut.get("side", "head"),
-                saved_cut.get("head_tokens"),
-                text_pair=self.reads_pairs,
+                tokenizer, self.max_length, side, head_tokens, text_pair=self.reads_pairs
             )
         except TextclsError as error:
             raise TextclsError(f"--truncation_side for the pair model in {model_dir}: {error}") from None
+        # The same ids as one flat array, for tokenizers that allow it (the word tokenizer): no list per text.
+        self._plain_ids = (
+            None if self.reads_pairs else make_plain_ids_function(tokenizer, self.max_length, side, head_tokens)
+        )
         self.cleaning = reading.cleaning_options(wordnet_dir)
-        self._cleaner = build_cleaner(self.cleaning) if self.cleaning is not None else None
+        self._cleaner = build_cleaner(self.cleaning, import_gensim=False) if self.cleaning is not None else None
         # simple_preprocess alone, before a tokenizer that splits alike: the tokenizer cleans (most texts) itself.
         self._tokenizer_cleans = (
             self._cleaner is not None
@@ -211,42 +212,67 @@ class TextClassifier:
     def padded_batch(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """One right-padded batch of model inputs (CPU tensors) of the texts (and pairs), read as in training: what
         the ONNX export checks its graph on."""
-        encoded = self.encode(texts, text_pairs)
-        inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded]
-        rows = np.arange(len(encoded["input_ids"]))
-        width = max((len(ids) for ids in encoded["input_ids"]), default=0)
-        return {name: torch.from_numpy(array) for name, array in self._pad(encoded, inputs, rows, width).items()}
+        texts, text_pairs = self._checked(texts, text_pairs)
+        flat, lengths = self._flat_inputs(texts, text_pairs)
+        rows = np.arange(len(lengths))
+        batch = self._pad(flat, np.cumsum(lengths) - lengths, lengths, rows)
+        return {name: torch.from_numpy(array) for name, array in batch.items()}
 
     def logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
         """Logits of shape (len(texts), number of outputs), from whichever backend was chosen."""
-        texts = list(texts)
-        text_pairs = None if text_pairs is None else list(text_pairs)
-        self.check_pairs(text_pairs)
+        texts, text_pairs = self._checked(texts, text_pairs)
         logits = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         if not texts:
             return logits
-        encoded = self.encode(texts, text_pairs)
+        flat, lengths = self._flat_inputs(texts, text_pairs)
+        starts = np.cumsum(lengths) - lengths
         # Similar lengths share a batch (less padding); rows go back to their places below.
-        lengths = np.asarray(encoded["length"])
         order = np.argsort(lengths, kind="stable")
-        inputs = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in encoded]
         for start in range(0, len(texts), self.batch_size):
             rows = order[start : start + self.batch_size]
-            logits[rows] = self.backend(self._pad(encoded, inputs, rows, int(lengths[rows].max())))
+            logits[rows] = self.backend(self._pad(flat, starts, lengths, rows))
         return logits
 
-    def _pad(self, encoded: dict[str, list], inputs: list[str], rows: np.ndarray, width: int) -> dict[str, np.ndarray]:
+    def _checked(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> tuple[list[str], list[str] | None]:
+        """The texts (and pairs) as lists, the pairs checked against the model (`check_pairs`)."""
+        texts = list(texts)
+        text_pairs = None if text_pairs is None else list(text_pairs)
+        self.check_pairs(text_pairs)
+        return texts, text_pairs
+
+    def _flat_inputs(
+        self, texts: list[str], text_pairs: list[str] | None
+    ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:
+        """The model inputs of every text concatenated (int64, by input name; the attention mask is all ones and left
+        to `_pad`) and each text's length: as `encode` reads the texts."""
+        if text_pairs is None and self._plain_ids is not None:
+            ids, lengths = self._plain_ids(self._for_tokenizer(texts))
+            return {"input_ids": ids, "attention_mask": None}, lengths
+        encoded = self.encode(texts, text_pairs)
+        lengths = np.asarray(encoded["length"], dtype=np.int64)
+        flat = {
+            name: None
+            if name == "attention_mask"  # an unpadded encoding's mask is all ones
+            else np.fromiter(itertools.chain.from_iterable(encoded[name]), np.int64, int(lengths.sum()))
+            for name in ("input_ids", "attention_mask", "token_type_ids")
+            if name in encoded
+        }
+        return flat, lengths
+
+    def _pad(
+        self, flat: dict[str, np.ndarray | None], starts: np.ndarray, lengths: np.ndarray, rows: np.ndarray
+    ) -> dict[str, np.ndarray]:
         """Right-padded int64 arrays of the `rows` (as DataCollatorWithPadding pads, without its per-row dicts)."""
-        lengths = np.asarray([len(encoded["input_ids"][row]) for row in rows])
-        filled = np.arange(width) < lengths[:, None]  # row-major order: each row's ids, then the next row's
+        width = int(lengths[rows].max(initial=0))
+        filled = np.arange(width) < lengths[rows, None]
+        where = (starts[rows, None] + np.arange(width))[filled]  # row-major: each row's tokens, then the next row's
         batch = {}
-        for name in inputs:
-            if name == "attention_mask":  # an unpadded encoding's mask is all ones
+        for name, values in flat.items():
+            if values is None:
                 batch[name] = filled.astype(np.int64)
                 continue
-            filler = self.pad_token_id if name == "input_ids" else 0
-            array = np.full((len(rows), width), filler, dtype=np.int64)
-            array[filled] = np.fromiter(itertools.chain.from_iterable(encoded[name][row] for row in rows), np.int64)
+            array = np.full((len(rows), width), self.pad_token_id if name == "input_ids" else 0, dtype=np.int64)
+            array[filled] = values[where]
             batch[name] = array
         return batch
 

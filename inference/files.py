@@ -118,10 +118,11 @@ def _text_column(frame: pd.DataFrame, column: str, path: str, first_row: int) ->
             "Name the one holding the texts with --text_column."
         )
     values = frame[column]
-    other = ~values.map(lambda value: value is None or isinstance(value, str) or _is_nan(value)).to_numpy(bool)
-    if other.any():
-        rows = ", ".join(str(first_row + index + 1) for index in np.flatnonzero(other)[:5])
-        raise TextclsError(f"{path}: column {column!r} has values that are not text (data rows {rows}, ...)")
+    if not isinstance(values.dtype, pd.StringDtype):  # a string column (CSV, TSV) holds only texts and missing values
+        other = ~values.map(lambda value: value is None or isinstance(value, str) or _is_nan(value)).to_numpy(bool)
+        if other.any():
+            rows = ", ".join(str(first_row + index + 1) for index in np.flatnonzero(other)[:5])
+            raise TextclsError(f"{path}: column {column!r} has values that are not text (data rows {rows}, ...)")
     return frame.rename(columns={"text": "input_text", column: "text"}) if column != "text" else frame
 
 

@@ -369,3 +369,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_text_column_of_other_values_is_refused_and_csv_numbers_are_text(tmp_path):
+    from inference.files import read_chunks
+
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text('{"text": "a text"}\n{"text": 12}\n', encoding="utf-8")
+    with pytest.raises(TextclsError, match="values that are not text \\(data rows 2"):
+        list(read_chunks(str(numbers)))
+    table = tmp_path / "numbers.csv"
+    table.write_text("text\n12\nwords\n", encoding="utf-8")
+    assert [chunk.frame["text"].tolist() for chunk in read_chunks(str(table))] == [["12", "words"]]

@@ -1,11 +1,16 @@
 """The word models' quick reading (the tokenizer cleaning ASCII texts itself, ids from C string methods) gives the
 ids and the predictions file that training's reading (gensim's simple_preprocess, then the tokenizer) gives."""
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from datasets.fingerprint import Hasher
+from transformers import AutoTokenizer
 
 import predict
 from data_scripts import load_corpus, read_ag_news_csv_dir
@@ -15,6 +20,8 @@ from modeling.word_models import build_word_model
 from modeling.word_tokenizer import AsciiWordIds, build_word_tokenizer, splits_like_simple_preprocess
 from tests.test_word_tokenizer import VARIED_TEXTS
 from tests.tiny_models import build_tiny_model
+from training import preprocessing
+from training.preprocessing import make_tokenize_function
 
 CLEANING = TextCleaning(simple_preprocess=True)
 MAX_LENGTH = 40
@@ -54,6 +61,37 @@ def assert_fast_reading_is_trainings(folder: Path, texts: list[str]) -> None:
     assert classifier.encode(texts)["input_ids"] == reference_ids(classifier.tokenizer, texts)
 
 
+def test_padded_batches_and_logits_are_trainings(tmp_path):
+    """predict's batches come from one flat id array: they equal the tokenizer's ids of training's reading padded by
+    transformers' collator, and each row's logits are the model's on that batch."""
+    texts = EDGE_TEXTS * 2 + ["", "123 456", "a b c"]  # texts without a single word too
+    folder = saved_word_model(tmp_path, EDGE_TEXTS)
+    classifier = TextClassifier(folder, device="cpu", backend="torch", batch_size=4)
+    reference = classifier.tokenizer.pad({"input_ids": reference_ids(classifier.tokenizer, texts)}, return_tensors="pt")
+    batch = classifier.padded_batch(texts)
+    assert batch.keys() == reference.keys()
+    for name in batch:
+        assert torch.equal(batch[name], reference[name]), name
+    with torch.no_grad():
+        expected = classifier.model(**reference).logits.numpy()
+    logits = classifier.logits(texts)  # sorted by length into batches of 4, rows put back in place
+    assert np.allclose(logits, expected, rtol=0, atol=1e-6)
+    assert (logits.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
+def test_ascii_texts_are_classified_without_importing_gensim(tmp_path):
+    folder = saved_word_model(tmp_path, EDGE_TEXTS)
+    code = (
+        "import sys\nfrom inference import TextClassifier\n"
+        f"classifier = TextClassifier({str(folder)!r}, device='cpu')\n"
+        "classifier.predict(['An ASCII text, read by the tokenizer alone.'])\n"
+        "assert 'gensim' not in sys.modules\n"
+        "classifier.predict(['Ein Text für gensim'])\n"
+        "assert 'gensim' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
 def test_edge_texts_read_as_in_training(tmp_path):
     folder = saved_word_model(tmp_path, EDGE_TEXTS)
     assert_fast_reading_is_trainings(folder, EDGE_TEXTS)
@@ -65,9 +103,21 @@ def test_edge_texts_read_as_in_training(tmp_path):
 def test_ascii_ids_are_the_tokenizers_on_any_ascii_text():
     texts = [text for text in EDGE_TEXTS if text.isascii()] + ["".join(map(chr, range(128))) * 3]
     tokenizer = build_word_tokenizer(texts + ["underscore_ok del"], max_vocab_size=1000)
-    ascii_ids = AsciiWordIds(tokenizer)
-    assert [ascii_ids(text) for text in texts] == tokenizer(texts)["input_ids"]
-    assert ascii_ids("café") is None
+    ids, lengths = AsciiWordIds(tokenizer)(texts)
+    expected = tokenizer(texts)["input_ids"]
+    assert lengths.tolist() == [len(row) for row in expected]
+    assert ids.tolist() == [index for row in expected for index in row]
+    with pytest.raises(ValueError, match="ASCII texts only"):
+        AsciiWordIds(tokenizer)(["plain", "café"])
+
+
+def test_the_map_function_hashes_alike_for_the_same_tokenizer(tmp_path):
+    """datasets finds its tokenization cache by hashing the map function: the same saved tokenizer, loaded twice
+    (its vocabulary comes back in another order each time), must hash alike."""
+    words = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(300)]
+    build_word_tokenizer([" ".join(words)], max_vocab_size=1000).save_pretrained(tmp_path)
+    hashes = {Hasher.hash(make_tokenize_function(AutoTokenizer.from_pretrained(tmp_path), 64)) for _ in range(3)}
+    assert len(hashes) == 1
 
 
 def test_other_tokenizers_are_not_taken_for_the_word_tokenizer(tmp_path):
@@ -86,7 +136,7 @@ def test_predictions_file_is_trainings_reading_row_for_row(tmp_path, monkeypatch
     predict.main([*arguments, "--output", str(tmp_path / "fast.csv")])
     # training's reading: every text through gensim, then the tokenizer's own regex
     monkeypatch.setattr(TextCleaner, "word_tokenizer_cleans", property(lambda self: False))
-    monkeypatch.setattr(AsciiWordIds, "__call__", lambda self, text: None)
+    monkeypatch.setattr(preprocessing, "splits_like_simple_preprocess", lambda tokenizer: False)  # no AsciiWordIds
     predict.main([*arguments, "--output", str(tmp_path / "reference.csv")])
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "reference.csv").read_bytes()
 

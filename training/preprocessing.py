@@ -10,6 +10,9 @@ first. Multi-label labels (ids of a row's labels) become the multi-hot float vec
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import numpy as np
 from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
@@ -45,6 +48,70 @@ def truncate_encoding(encoding: dict[str, list], special_mask: list[int], head: 
     return {key: [values[i] for i in keep] for key, values in encoding.items()}
 
 
+def make_plain_ids_function(
+    tokenizer: PreTrainedTokenizerBase,
+    max_seq_length: int,
+    truncation_side: str = "head",
+    head_tokens: int | None = None,
+) -> Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]] | None:
+    """For a tokenizer that adds no special tokens to a text and whose inputs are input_ids and attention_mask (the
+    word tokenizer): texts -> their ids, cut as `make_tokenize_function` cuts, concatenated in text order (int64),
+    and each text's count; no Python list per text. None for other tokenizers (and pairs, which need a separator).
+
+    The ids are the tokenizer's: its Rust backend without transformers' per-row conversion, and for the word
+    tokenizer's ASCII texts `AsciiWordIds` (a whole batch through pyarrow's string kernels).
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if not (
+        backend is not None
+        and backend.truncation is None
+        and backend.padding is None
+        and tokenizer.num_special_tokens_to_add() == 0
+        and list(tokenizer.model_input_names) == ["input_ids", "attention_mask"]
+    ):
+        return None
+    head, tail = split_budget(max_seq_length, 0, truncation_side, head_tokens)
+    ascii_ids = AsciiWordIds(tokenizer) if splits_like_simple_preprocess(tokenizer) else None
+
+    def plain_ids(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        texts = list(texts)
+        ascii_rows = np.fromiter(map(str.isascii, texts), bool, len(texts)) if ascii_ids is not None else None
+        if ascii_rows is not None and ascii_rows.all():
+            ids, lengths = ascii_ids(texts)
+        else:
+            ids, lengths = _merged_ids(texts, ascii_rows, ascii_ids, backend)
+        return _cut_rows(ids, lengths, head, tail)
+
+    return plain_ids
+
+
+def _merged_ids(texts: list[str], ascii_rows: np.ndarray | None, ascii_ids, backend) -> tuple[np.ndarray, np.ndarray]:
+    """Ids of a batch whose texts are not all ASCII: the ASCII ones from `ascii_ids`, the others from the backend."""
+    others = np.arange(len(texts)) if ascii_rows is None else np.flatnonzero(~ascii_rows)
+    rows: list = [None] * len(texts)
+    encodings = backend.encode_batch_fast([texts[index] for index in others], add_special_tokens=True)
+    for index, encoding in zip(others.tolist(), encodings, strict=True):
+        rows[index] = np.asarray(encoding.ids, dtype=np.int64)
+    if ascii_rows is not None and ascii_rows.any():
+        where = np.flatnonzero(ascii_rows)
+        ids, lengths = ascii_ids([texts[index] for index in where])
+        for index, row in zip(where.tolist(), np.split(ids, np.cumsum(lengths)[:-1]), strict=True):
+            rows[index] = row
+    lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+    return (np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)), lengths
+
+
+def _cut_rows(ids: np.ndarray, lengths: np.ndarray, head: int, tail: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's first `head` and last `tail` ids (rows no longer than head + tail kept whole)."""
+    if not len(lengths) or lengths.max() <= head + tail:
+        return ids, lengths
+    row_of = np.repeat(np.arange(len(lengths)), lengths)
+    position = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    row_length = lengths[row_of]
+    kept = (row_length <= head + tail) | (position < head) | (position >= row_length - tail)
+    return ids[kept], np.minimum(lengths, head + tail)
+
+
 def make_tokenize_function(
     tokenizer: PreTrainedTokenizerBase,
     max_seq_length: int,
@@ -63,23 +130,18 @@ def make_tokenize_function(
             "Leave truncation_side at 'head' for text pairs."
         )
 
-    # A tokenizer that adds no special tokens to a single text (the word tokenizer) is run straight on its Rust
-    # backend: ids only, no offsets, no per-row dicts, the cut a slice; the same ids as tokenizer(...) below. The
-    # word tokenizer's ids of ASCII texts come quicker still from C string methods (AsciiWordIds).
+    # A tokenizer that adds no special tokens to a single text (the word tokenizer) gives its ids as one flat array
+    # (`make_plain_ids_function`): the same ids as tokenizer(...) below, split into rows here.
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    plain_ids = (
-        backend is not None
-        and not text_pair
-        and tokenizer.num_special_tokens_to_add() == 0
-        and list(tokenizer.model_input_names) == ["input_ids", "attention_mask"]
-    )
-    ascii_ids = AsciiWordIds(tokenizer) if plain_ids and splits_like_simple_preprocess(tokenizer) else None
+    plain_ids = None if text_pair else make_plain_ids_function(tokenizer, max_seq_length, truncation_side, head_tokens)
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
         if text_pair:
             out = tokenize_pairs(batch)
-        elif plain_ids and backend.truncation is None and backend.padding is None:
-            out = tokenize_plain(batch)
+        elif plain_ids is not None and backend.truncation is None and backend.padding is None:
+            ids, lengths = plain_ids(batch["text"])
+            rows = [row.tolist() for row in np.split(ids, np.cumsum(lengths)[:-1])] if len(lengths) else []
+            out = {"input_ids": rows, "attention_mask": [[1] * len(row) for row in rows]}
         else:
             out = tokenize_texts(batch)
         if pad_to_max_length:
@@ -95,17 +157,6 @@ def make_tokenize_function(
             batch["text"], batch["text_pair"], truncation="longest_first", max_length=max_seq_length, verbose=False
         )
         return {key: list(values) for key, values in encoded.items()}
-
-    def tokenize_plain(batch: dict[str, list]) -> dict[str, list]:
-        texts = batch["text"]
-        ids = [ascii_ids(text) for text in texts] if ascii_ids is not None else [None] * len(texts)
-        others = [index for index, row in enumerate(ids) if row is None]
-        if others:
-            encodings = backend.encode_batch_fast([texts[index] for index in others], add_special_tokens=True)
-            for index, encoding in zip(others, encodings, strict=True):
-                ids[index] = encoding.ids
-        ids = [row if len(row) <= head + tail else row[:head] + row[len(row) - tail :] for row in ids]
-        return {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids]}
 
     def tokenize_texts(batch: dict[str, list]) -> dict[str, list]:
         # Tokenize whole texts once, then cut: the same code serves head, tail and head+tail.
