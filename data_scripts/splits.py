@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from textcls_errors import TextclsError
@@ -60,6 +61,18 @@ def labels_of(dataset: Dataset) -> np.ndarray:
     if len(lengths) and (lengths == lengths[0]).all():
         return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
     return np.asarray(column.to_pylist(), dtype=object)  # label sets of different sizes
+
+
+def label_counts(dataset: Dataset, num_labels: int, batch_size: int = 10_000) -> np.ndarray:
+    """How many rows of a multi-label split carry each label (a label listed twice in a row counts once): the column
+    sums of its multi-hot matrix, read through Arrow a batch at a time instead of as one Python list of lists."""
+    counts = np.zeros(num_labels, dtype=np.int64)
+    for batch in dataset.select_columns(["label"]).with_format("arrow").iter(batch_size=batch_size):
+        column = batch.column("label").combine_chunks()
+        rows = pc.list_parent_indices(column).to_numpy(zero_copy_only=False).astype(np.int64)
+        ids = column.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+        counts += np.bincount(np.unique(rows * num_labels + ids) % num_labels, minlength=num_labels)
+    return counts
 
 
 class TextColumn(Sequence):

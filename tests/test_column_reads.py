@@ -45,3 +45,19 @@ def test_class_weights_read_the_training_labels_at_once(no_row_reads, problem_ty
     fields = problem_settings(problem_type, ["a", "b"], DatasetDict(train=train), arguments)
     expected = [2.0, 2 / 3] if problem_type.startswith("single") else [1.0, 1 / 3]  # n/(k*count); negatives/positives
     np.testing.assert_allclose(fields["class_weights"], expected)
+
+
+def test_multi_label_counts_equal_the_multi_hot_sums(no_row_reads):
+    from datasets import ClassLabel, Features, Sequence
+
+    from data_scripts.labels import multi_hot
+    from data_scripts.splits import label_counts
+
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(0, 5, size=rng.integers(0, 4)).tolist() for _ in range(257)]  # empty rows, repeated ids
+    features = Features({"label": Sequence(ClassLabel(names=list("abcde")))})
+    dataset = Dataset.from_dict({"label": rows}, features=features).shuffle(seed=0).select(range(3, 250))
+    expected = multi_hot(dataset.with_format("arrow")["label"].to_pylist(), 5).sum(axis=0)
+    counts = label_counts(dataset, 5, batch_size=16)  # batches, and an indices mapping, as after a split
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() > 0
