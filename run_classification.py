@@ -320,9 +320,9 @@ def build_model(
         model, tokenizer = load_checkpoint(resume_from, model_args.model_type, label_names)
     elif model_args.model_type:
         with training_args.main_process_first(desc="building the word model"):  # the first caches parsed vectors
-            texts = corpus["train"]["text"]  # read once, streamed from disk
+            texts = TextColumn(corpus["train"], "text")  # read once, streamed from disk in Arrow batches
             if problem["text_pair"]:  # the vocabulary covers both texts of a pair
-                texts = itertools.chain(texts, corpus["train"]["text_pair"])
+                texts = itertools.chain(texts, TextColumn(corpus["train"], "text_pair"))
             model, tokenizer = build_word_model(
                 model_args.model_type,
                 texts,

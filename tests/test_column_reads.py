@@ -61,3 +61,13 @@ def test_multi_label_counts_equal_the_multi_hot_sums(no_row_reads):
     counts = label_counts(dataset, 5, batch_size=16)  # batches, and an indices mapping, as after a split
     np.testing.assert_array_equal(counts, expected)
     assert counts.sum() > 0
+
+
+def test_iterating_a_text_column_reads_arrow_batches(no_row_reads, monkeypatch):
+    from data_scripts import splits
+    from data_scripts.splits import TextColumn
+
+    texts = [f"text {i}" for i in range(23)]
+    dataset = Dataset.from_dict({"text": texts}).shuffle(seed=0)  # an indices mapping, as after a split
+    monkeypatch.setattr(splits, "BATCH_ROWS", 5)
+    assert list(TextColumn(dataset)) == dataset.with_format("arrow")["text"].to_pylist()
