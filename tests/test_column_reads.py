@@ -71,3 +71,17 @@ def test_iterating_a_text_column_reads_arrow_batches(no_row_reads, monkeypatch):
     dataset = Dataset.from_dict({"text": texts}).shuffle(seed=0)  # an indices mapping, as after a split
     monkeypatch.setattr(splits, "BATCH_ROWS", 5)
     assert list(TextColumn(dataset)) == dataset.with_format("arrow")["text"].to_pylist()
+
+
+def test_labels_behind_an_indices_mapping_are_taken_in_one_go(monkeypatch):
+    from datasets.table import Table
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the label column was gathered one row slice at a time")
+
+    monkeypatch.setattr(Table, "fast_gather", refuse)
+    dataset = Dataset.from_dict({"label": [3, 1, 4, 1, 5, 9, 2, 6]})
+    picked = dataset.select([5, 0, 7, 2, 2]).shuffle(seed=0)  # an indices mapping, composed twice
+    expected = [dataset.with_format("arrow")["label"].to_pylist()[i] for i in picked._indices.column(0).to_pylist()]
+    assert labels_of(picked).tolist() == expected
+    assert labels_of(dataset).tolist() == [3, 1, 4, 1, 5, 9, 2, 6]
