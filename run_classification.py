@@ -39,7 +39,7 @@ from data_scripts import clean_corpus, label_names_of_features, load_corpus, pro
 from data_scripts.augmentation import augment_train_split
 from data_scripts.labels import multi_hot
 from data_scripts.overlap import split_overlap
-from data_scripts.splits import TextColumn, labels_of
+from data_scripts.splits import TextColumn, label_counts, labels_of
 from modeling import problem_types
 from modeling.classifier_heads import classifier_config
 from modeling.hub import LOAD_DTYPE, model_not_found_error, resolve_model_path
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     elif wants_separation:  # too slow in trials
         groups, group_names, group_note = None, label_names, None
         if problem_type == problem_types.MULTI_LABEL:  # one colour per document: its rarest label
-            frequency = multi_hot(corpus["train"]["label"], len(label_names)).sum(axis=0)
+            frequency = label_counts(corpus["train"], len(label_names))  # through Arrow, batch by batch
             groups = partial(rarest_label_groups, label_frequency=frequency)
             group_names = [*label_names, "(no label)"]
             group_note = "each document coloured and grouped by its rarest label (training frequency), or (no label)"
@@ -315,9 +315,9 @@ def build_model(
         model, tokenizer = load_checkpoint(resume_from, model_args.model_type, label_names)
     elif model_args.model_type:
         with training_args.main_process_first(desc="building the word model"):  # the first caches parsed vectors
-            texts = corpus["train"]["text"]  # read once, streamed from disk
+            texts = TextColumn(corpus["train"], "text")  # read once, streamed from disk in Arrow batches
             if problem["text_pair"]:  # the vocabulary covers both texts of a pair
-                texts = itertools.chain(texts, corpus["train"]["text_pair"])
+                texts = itertools.chain(texts, TextColumn(corpus["train"], "text_pair"))
             model, tokenizer = build_word_model(
                 model_args.model_type,
                 texts,

@@ -9,7 +9,8 @@
 Builds corpora from the real texts in $TEXTCLS_DATA_DIR (AG News test.csv and 20 Newsgroups, 24 classes; rows drawn
 with replacement, each copy missing one random word so that no two are the same file line), writes them as CSV to a
 temporary folder, and runs `run_classification.py` on each in a fresh process with a fixed number of training
-steps. The run's own functions are wrapped to time each step and record the process's memory after it:
+steps. The run's own functions are wrapped to time each step and record the process's memory after it (RSS and its
+own memory, RssAnon) and the peaks (RSS: the kernel's; own: sampled every 0.25 s by a thread):
 reading (CSV to Arrow), validation split, the check for texts shared between splits, cleaning, vocabulary
 (+ model), tokenizing, training, evaluation, predictions and reports, and the class-separation sample. Each
 step's cost is appended to the run's costs.jsonl as it ends, so a run stopped early (a million rows takes hours on
@@ -103,6 +104,29 @@ def anonymous_rss_mb() -> float:
     return float("nan")
 
 
+class OwnMemoryPeak:
+    """The highest RssAnon seen since the last `take()`, sampled every `interval` seconds by a daemon thread (the
+    kernel keeps a peak of the whole RSS only, which counts the mapped pages of the Arrow files)."""
+
+    def __init__(self, interval: float = 0.25):
+        import threading
+
+        self.peak, self.lock = anonymous_rss_mb(), threading.Lock()
+        threading.Thread(target=self._sample, args=(interval,), daemon=True).start()
+
+    def _sample(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            with self.lock:
+                self.peak = max(self.peak, anonymous_rss_mb())
+
+    def take(self) -> float:
+        """The peak since the last call (the current value included), and start a new one."""
+        with self.lock:
+            peak, self.peak = max(self.peak, anonymous_rss_mb()), anonymous_rss_mb()
+        return peak
+
+
 def measure_run(argv: list[str], record: Path) -> None:
     """In this process: run run_classification.main(argv) with its steps wrapped; append each step's cost to
     `record` (JSON lines) as it ends, then the whole run's."""
@@ -114,6 +138,7 @@ def measure_run(argv: list[str], record: Path) -> None:
 
     process = psutil.Process()
     started = time.perf_counter()
+    own_peak = OwnMemoryPeak()
 
     def note(cost: dict) -> None:
         with open(record, "a") as file:
@@ -131,6 +156,7 @@ def measure_run(argv: list[str], record: Path) -> None:
                     "seconds": time.perf_counter() - start,
                     "rss_mb": process.memory_info().rss / 2**20,
                     "anon_mb": anonymous_rss_mb(),
+                    "peak_anon_mb": own_peak.take(),
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     "load": os.getloadavg()[0],
                 }
@@ -156,7 +182,7 @@ def measure_run(argv: list[str], record: Path) -> None:
     run_classification.main(argv)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     note({"step": "whole run", "seconds": time.perf_counter() - started, "rss_mb": 0.0, "peak_rss_mb": peak,
-          "load": os.getloadavg()[0]})  # fmt: skip
+          "peak_anon_mb": own_peak.take(), "load": os.getloadavg()[0]})  # fmt: skip
 
 
 CONFIGS = {"glove": "glove_20ng.json", "minilm": "minilm_20ng.json"}
@@ -198,11 +224,13 @@ def read_costs(folder: Path) -> dict[str, dict[str, float]]:
     record = folder / "costs.jsonl"
     for line in record.read_text().splitlines() if record.is_file() else []:
         cost = json.loads(line)
-        step = steps.setdefault(cost["step"], {"seconds": 0.0, "rss_mb": 0.0, "anon_mb": 0.0, "peak_rss_mb": 0.0})
+        step = steps.setdefault(cost["step"], dict.fromkeys(("seconds", "rss_mb", "anon_mb", "peak_rss_mb"), 0.0))
         step.setdefault("load", 0.0)
         step["seconds"] += cost["seconds"]
-        for key in ("rss_mb", "anon_mb", "peak_rss_mb", "load"):
-            step[key] = max(step[key], cost.get(key, 0.0))
+        for key in ("rss_mb", "anon_mb", "peak_rss_mb", "peak_anon_mb", "load"):
+            step[key] = max(step.get(key, 0.0), cost.get(key, 0.0))
+    if "whole run" in steps:  # its own sample covers only the time after the last step
+        steps["whole run"]["peak_anon_mb"] = max(step.get("peak_anon_mb", 0.0) for step in steps.values())
     return steps
 
 
@@ -210,17 +238,22 @@ def print_table(folders: list[Path]) -> None:
     """One row per step, one column per run folder (in the given order), the last column's time over the first's."""
     results = {folder.name: read_costs(folder) for folder in folders}
     names = list(results)
-    print("| step | " + " | ".join(f"{name}: s / RSS after (own) / peak MiB" for name in names) + " | × time |")
+    print(
+        "| step | "
+        + " | ".join(f"{name}: s / RSS after (own) / peak RSS (peak own) MiB" for name in names)
+        + " | × time |"
+    )
     print("| --- |" + " ---: |" * (len(names) + 1))
     for step in (*STEPS, "whole run"):
         cells = []
         for name in names:
             cost = results[name].get(step)
             own = f" ({cost['anon_mb']:.0f})" if cost and cost.get("anon_mb") else ""
+            own_peak = f" ({cost['peak_anon_mb']:.0f})" if cost and cost.get("peak_anon_mb") else ""
             cells.append(
                 "–"
                 if cost is None
-                else f"{cost['seconds']:.1f} / {cost['rss_mb']:.0f}{own} / {cost['peak_rss_mb']:.0f}"
+                else f"{cost['seconds']:.1f} / {cost['rss_mb']:.0f}{own} / {cost['peak_rss_mb']:.0f}{own_peak}"
             )
         first, last = results[names[0]].get(step), results[names[-1]].get(step)
         ratio = f"{last['seconds'] / max(first['seconds'], 1e-3):.1f}" if first and last and len(names) > 1 else ""

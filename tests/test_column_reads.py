@@ -45,3 +45,43 @@ def test_class_weights_read_the_training_labels_at_once(no_row_reads, problem_ty
     fields = problem_settings(problem_type, ["a", "b"], DatasetDict(train=train), arguments)
     expected = [2.0, 2 / 3] if problem_type.startswith("single") else [1.0, 1 / 3]  # n/(k*count); negatives/positives
     np.testing.assert_allclose(fields["class_weights"], expected)
+
+
+def test_multi_label_counts_equal_the_multi_hot_sums(no_row_reads):
+    from datasets import ClassLabel, Features, Sequence
+
+    from data_scripts.labels import multi_hot
+    from data_scripts.splits import label_counts
+
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(0, 5, size=rng.integers(0, 4)).tolist() for _ in range(257)]  # empty rows, repeated ids
+    features = Features({"label": Sequence(ClassLabel(names=list("abcde")))})
+    dataset = Dataset.from_dict({"label": rows}, features=features).shuffle(seed=0).select(range(3, 250))
+    expected = multi_hot(dataset.with_format("arrow")["label"].to_pylist(), 5).sum(axis=0)
+    counts = label_counts(dataset, 5, batch_size=16)  # batches, and an indices mapping, as after a split
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() > 0
+
+
+def test_iterating_a_text_column_reads_arrow_batches(no_row_reads, monkeypatch):
+    from data_scripts import splits
+    from data_scripts.splits import TextColumn
+
+    texts = [f"text {i}" for i in range(23)]
+    dataset = Dataset.from_dict({"text": texts}).shuffle(seed=0)  # an indices mapping, as after a split
+    monkeypatch.setattr(splits, "BATCH_ROWS", 5)
+    assert list(TextColumn(dataset)) == dataset.with_format("arrow")["text"].to_pylist()
+
+
+def test_labels_behind_an_indices_mapping_are_taken_in_one_go(monkeypatch):
+    from datasets.table import Table
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the label column was gathered one row slice at a time")
+
+    monkeypatch.setattr(Table, "fast_gather", refuse)
+    dataset = Dataset.from_dict({"label": [3, 1, 4, 1, 5, 9, 2, 6]})
+    picked = dataset.select([5, 0, 7, 2, 2]).shuffle(seed=0)  # an indices mapping, composed twice
+    expected = [dataset.with_format("arrow")["label"].to_pylist()[i] for i in picked._indices.column(0).to_pylist()]
+    assert labels_of(picked).tolist() == expected
+    assert labels_of(dataset).tolist() == [3, 1, 4, 1, 5, 9, 2, 6]

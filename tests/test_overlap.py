@@ -3,10 +3,13 @@
 import json
 import logging
 
+import numpy as np
 import pandas as pd
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 import run_classification
+from data_scripts import overlap
 from data_scripts.overlap import split_overlap
 from tests.test_run_classification import config_for, write_splits
 
@@ -51,3 +54,102 @@ def test_a_run_saves_the_counts_in_all_results(tmp_path):
     results = json.loads((tmp_path / "out" / "all_results.json").read_text())
     assert results["test_texts_in_train"] == 4 and results["test_texts_with_other_labels"] == 1
     assert results["eval_texts_in_train"] == 0 and results["eval_texts_with_other_labels"] == 0
+
+
+def reference_overlap(corpus) -> dict[str, dict[str, int]]:
+    """The check as it was (before Arrow batches and numpy hashes), with the normalised texts themselves as keys:
+    the definition the fast version must reproduce."""
+    several = object()
+
+    def rows(dataset):
+        for row in dataset:
+            text = row["text"] if "text_pair" not in row else f"{row['text']}\x00{row['text_pair']}"
+            label = tuple(row["label"]) if isinstance(row["label"], list) else row["label"]
+            yield " ".join(text.split()), label
+
+    def index(dataset):
+        found = {}
+        for key, label in rows(dataset):
+            if found.setdefault(key, label) != label:
+                found[key] = several
+        return found
+
+    train, counts = index(corpus["train"]), {}
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        own, in_train, conflicting = index(corpus[split]), 0, 0
+        for key, label in rows(corpus[split]):
+            trained = train.get(key)
+            in_train += trained is not None
+            conflicting += own[key] is several or (trained is not None and (trained is several or trained != label))
+        counts[prefix] = {f"{prefix}_texts_in_train": in_train, f"{prefix}_texts_with_other_labels": conflicting}
+    return counts
+
+
+def random_corpus(rng, problem: str, pairs: bool = False) -> DatasetDict:
+    """Small splits drawn from few texts (duplicates within and across splits, whitespace variants, labels that
+    disagree), for each kind of label."""
+    words = ["red", "fox", "blue", "sea", "é", "gold"]
+    spaces = [" ", "  ", "\t", "\n", "\u00a0", " \r\n "]
+    pool = [" ".join(rng.choice(words, size=rng.integers(1, 4))) for _ in range(25)]
+
+    def variant(text):  # the same text with other whitespace, sometimes at the ends
+        return (
+            rng.choice(["", " "])
+            + "".join(word + str(rng.choice(spaces)) for word in text.split()).rstrip()
+            + rng.choice(["", "\n"])
+        )
+
+    def label():
+        if problem == "single":
+            return int(rng.integers(0, 3))
+        if problem == "multi":
+            return sorted({int(i) for i in rng.integers(0, 3, size=rng.integers(0, 3))})
+        return float(rng.choice([0.0, 0.5, 1.0, float("nan")]))
+
+    feature = {
+        "single": ClassLabel(names=["a", "b", "c"]),
+        "multi": Sequence(ClassLabel(names=["a", "b", "c"])),
+        "regression": Value("float64"),
+    }[problem]
+    splits = {}
+    for name, size in (("train", 120), ("validation", 30), ("test", 40)):
+        columns = {
+            "text": [variant(str(rng.choice(pool))) for _ in range(size)],
+            "label": [label() for _ in range(size)],
+        }
+        schema = {"text": Value("string"), "label": feature}
+        if pairs:
+            columns["text_pair"] = [str(rng.choice(["x", "y  z", "y z"])) for _ in range(size)]
+            schema["text_pair"] = Value("string")
+        splits[name] = Dataset.from_dict(columns, features=Features(schema))
+    corpus = DatasetDict(splits)
+    corpus["validation"] = corpus["validation"].shuffle(seed=1)  # read through an indices mapping, as after a split
+    return corpus
+
+
+@pytest.mark.parametrize(
+    ("problem", "pairs"), [("single", False), ("multi", False), ("regression", False), ("single", True)]
+)
+def test_same_counts_as_the_text_keyed_definition(problem, pairs):
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        corpus = random_corpus(rng, problem, pairs)
+        counts = split_overlap(corpus)
+        assert counts == reference_overlap(corpus)
+        assert counts["test"]["test_texts_in_train"] > 0 and counts["test"]["test_texts_with_other_labels"] > 0
+
+
+def test_a_hash_collision_stops_rather_than_counts(monkeypatch):
+    """Two different texts with one hash must not be counted as one: the match is confirmed on the texts."""
+
+    class SameDigest:
+        def __init__(self, data, digest_size):
+            self.digest_size = digest_size
+
+        def digest(self):
+            return b"\x01" * self.digest_size
+
+    monkeypatch.setattr(overlap.hashlib, "blake2b", SameDigest)
+    corpus = DatasetDict(train=split(["red fox"], [0]), validation=split(["blue"], [0]), test=split(["sea"], [1]))
+    with pytest.raises(RuntimeError, match="same 16-byte hash but different texts"):
+        split_overlap(corpus)
