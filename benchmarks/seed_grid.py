@@ -153,6 +153,15 @@ def grid_runs(args: argparse.Namespace) -> list[Run]:
     return runs
 
 
+def checkout_free(argv: list[str]) -> list[str]:
+    """argv with a shipped config's absolute path as configs/NAME: the same run from another checkout of this
+    repository (a worktree, a fresh clone) is the same run, not one whose finished results must be deleted."""
+    return [
+        f"configs/{Path(arg).name}" if Path(arg).is_absolute() and Path(arg).parent.name == "configs" else arg
+        for arg in argv
+    ]
+
+
 def run_once(run: Run, args: argparse.Namespace) -> dict[str, float] | str:
     """Train (or read back) one run: its results, or why it could not run here."""
     output_dir = Path(args.output_dir) / run.name
@@ -164,8 +173,8 @@ def run_once(run: Run, args: argparse.Namespace) -> dict[str, float] | str:
     if args.max_train_samples:
         argv += ["--max_train_samples", str(args.max_train_samples)]
     # Results are reused only when they came from these very arguments (a changed sample size or
-    # epoch count trains again).
-    same_arguments = argv_file.exists() and json.loads(argv_file.read_text()) == argv
+    # epoch count trains again), wherever this repository is checked out.
+    same_arguments = argv_file.exists() and checkout_free(json.loads(argv_file.read_text())) == checkout_free(argv)
     if results_file.exists() and same_arguments and not args.rerun:
         results = json.loads(results_file.read_text())
         return results | (json.loads(cpu_file.read_text()) if cpu_file.exists() else {})

@@ -119,3 +119,37 @@ def test_without_rows_the_whole_file_is_written_with_every_baseline(tmp_path, st
     text = results.read_text()
     assert "| GloVe mean-pool | `configs/glove_20ng.json` | 20 | 50.00% | 25.00% | 99.00% | – | 12 |" in text
     assert "| 30 | 50 | rnn | random | 50.00% | 25.00% | 12 | 34 |" in text and "Rows updated" not in text
+
+
+def test_a_finished_run_is_read_back_from_another_checkout_and_changed_arguments_train_again(tmp_path, monkeypatch):
+    trained = []
+
+    def main(argv):  # what run_classification leaves: its output folder with all_results.json
+        trained.append(argv)
+        output_dir = Path(argv[argv.index("--output_dir") + 1])
+        output_dir.mkdir(parents=True)
+        (output_dir / "all_results.json").write_text('{"test_accuracy": 0.75}')
+        return {"test_accuracy": 0.75}
+
+    monkeypatch.setattr(seed_grid.run_classification, "main", main)
+    args = seed_grid.parse_args(["--only", "grid", "--output_dir", str(tmp_path), "--max_seq_lengths", "30"])
+    run = seed_grid.grid_runs(args)[0]
+    assert seed_grid.run_once(run, args) == {
+        "test_accuracy": 0.75,
+        **seed_grid.json.loads((tmp_path / run.name / seed_grid.CPU_FILE).read_text()),
+    }
+    assert len(trained) == 1
+    # the same run recorded by a checkout elsewhere (its config's absolute path differs): read back, not deleted
+    argv_file = tmp_path / run.name / seed_grid.ARGV_FILE
+    recorded = seed_grid.json.loads(argv_file.read_text())
+    recorded[0] = str(tmp_path / "elsewhere" / "textcls" / "configs" / Path(recorded[0]).name)
+    argv_file.write_text(seed_grid.json.dumps(recorded))
+    (tmp_path / run.name / "all_results.json").write_text('{"test_accuracy": 0.5}')
+    assert seed_grid.run_once(run, args)["test_accuracy"] == 0.5
+    assert len(trained) == 1 and (tmp_path / run.name / "all_results.json").exists()
+    # other arguments (another epoch count) train again
+    args = seed_grid.parse_args(
+        ["--only", "grid", "--output_dir", str(tmp_path), "--max_seq_lengths", "30", "--grid_epochs", "2"]
+    )
+    assert seed_grid.run_once(seed_grid.grid_runs(args)[0], args)["test_accuracy"] == 0.75
+    assert len(trained) == 2
