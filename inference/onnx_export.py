@@ -110,12 +110,11 @@ def _export_dynamo(model, inputs: tuple[torch.Tensor, ...], names: list[str], pa
     # Tracing steps an RNN's decomposition through every position of the sample: its first few positions make the
     # same graph (both axes stay dynamic; the parity check runs longer texts) in a fraction of the time.
     inputs = tuple(values[:, :DYNAMO_SAMPLE_POSITIONS] for values in inputs)
-    torch.onnx.export(
-        LogitsOnly(model).eval(),
+    _export_logits(
+        model,
         inputs,
-        str(path),
-        input_names=names,
-        output_names=["logits"],
+        names,
+        path,
         dynamic_shapes=tuple({0: batch, 1: sequence} for _ in names),  # one per positional input
         dynamo=True,
         external_data=False,  # one file, as users expect to copy it
@@ -129,16 +128,14 @@ def _export_traced(model, inputs: tuple[torch.Tensor, ...], names: list[str], pa
         # texts of other lengths and batch sizes (export_onnx.py) is what shows the graph is right
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
-        torch.onnx.export(
-            LogitsOnly(model).eval(),
-            inputs,
-            str(path),
-            input_names=names,
-            output_names=["logits"],
-            dynamic_axes=axes,
-            opset_version=TORCHSCRIPT_OPSET,
-            dynamo=False,
-        )
+        _export_logits(model, inputs, names, path, dynamic_axes=axes, opset_version=TORCHSCRIPT_OPSET, dynamo=False)
+
+
+def _export_logits(model, inputs: tuple[torch.Tensor, ...], names: list[str], path: Path, **exporter) -> None:
+    """torch.onnx.export of the model's logits from the named inputs, with the exporter's own options."""
+    torch.onnx.export(
+        LogitsOnly(model).eval(), inputs, str(path), input_names=names, output_names=["logits"], **exporter
+    )
 
 
 @contextmanager
