@@ -164,3 +164,17 @@ def test_word_models_default_to_one_intra_op_thread(tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_cut_or_padding_left_on_the_tokenizer_does_not_change_the_batches(tmp_path):
+    """transformers leaves truncation and padding set on the Rust tokenizer after a call that asked for them; the
+    flat-id reading (non-ASCII texts go through that tokenizer) must read as training does all the same."""
+    texts = EDGE_TEXTS + ["Ein längerer Text für den Tokenizer, mit vielen Wörtern, die gezählt werden"]
+    folder = saved_word_model(tmp_path, EDGE_TEXTS)
+    classifier = TextClassifier(folder, device="cpu", backend="torch")
+    expected = classifier.padded_batch(texts)
+    classifier.tokenizer(["a b c"], truncation=True, max_length=3, padding="max_length")  # leaves both set
+    assert classifier.tokenizer.backend_tokenizer.truncation is not None
+    batch = classifier.padded_batch(texts)
+    for name in expected:
+        assert torch.equal(batch[name], expected[name]), name

@@ -64,8 +64,6 @@ def make_plain_ids_function(
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if not (
         backend is not None
-        and backend.truncation is None
-        and backend.padding is None
         and tokenizer.num_special_tokens_to_add() == 0
         and list(tokenizer.model_input_names) == ["input_ids", "attention_mask"]
     ):
@@ -89,6 +87,12 @@ def _merged_ids(texts: list[str], ascii_rows: np.ndarray | None, ascii_ids, back
     """Ids of a batch whose texts are not all ASCII: the ASCII ones from `ascii_ids`, the others from the backend."""
     others = np.arange(len(texts)) if ascii_rows is None else np.flatnonzero(~ascii_rows)
     rows: list = [None] * len(texts)
+    # transformers leaves a call's truncation and padding set on the Rust tokenizer (and turns them off again at the
+    # next call without them, as here): whole texts, unpadded, as training reads them before its own cut
+    if backend.truncation is not None:
+        backend.no_truncation()
+    if backend.padding is not None:
+        backend.no_padding()
     encodings = backend.encode_batch_fast([texts[index] for index in others], add_special_tokens=True)
     for index, encoding in zip(others.tolist(), encodings, strict=True):
         rows[index] = np.asarray(encoding.ids, dtype=np.int64)
@@ -132,13 +136,12 @@ def make_tokenize_function(
 
     # A tokenizer that adds no special tokens to a single text (the word tokenizer) gives its ids as one flat array
     # (`make_plain_ids_function`): the same ids as tokenizer(...) below, split into rows here.
-    backend = getattr(tokenizer, "backend_tokenizer", None)
     plain_ids = None if text_pair else make_plain_ids_function(tokenizer, max_seq_length, truncation_side, head_tokens)
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
         if text_pair:
             out = tokenize_pairs(batch)
-        elif plain_ids is not None and backend.truncation is None and backend.padding is None:
+        elif plain_ids is not None:
             ids, lengths = plain_ids(batch["text"])
             rows = [row.tolist() for row in np.split(ids, np.cumsum(lengths)[:-1])] if len(lengths) else []
             out = {"input_ids": rows, "attention_mask": [[1] * len(row) for row in rows]}
