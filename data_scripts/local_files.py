@@ -11,9 +11,9 @@ header (fields beyond them are then ignored, with a logged count), `quoting: non
 
 Files are read in chunks of `CHUNK_ROWS` rows and their texts streamed into an Arrow file in the datasets cache:
 memory stays flat with the row count. Only the label columns are held whole, to settle the problem type and the
-class names. The Arrow file is named after the source file (path, size, modification time, its first and last
-bytes) and the reading settings, as datasets names its own caches: an unchanged file is read (every check runs
-again) but not written again, keeps its dataset fingerprint, and later maps find their caches.
+class names. The Arrow file is named after the source file (path, size, modification time and a hash of all its
+bytes: `source_key`) and the reading settings, as datasets names its own caches: an unchanged file is read (every
+check runs again) but not written again, keeps its dataset fingerprint, and later maps find their caches.
 """
 
 from __future__ import annotations
