@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 log_wandb_confusion_matrix(wandb_run, gold, problem_types.predict(config, logits), label_names)
 
     if trainer.is_world_process_zero():
-        plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
+        if training_args.do_train:  # an evaluation alone logs its scores at epoch 0: no curve to draw
+            plot_training_curves(output_dir / "training_curves.png", trainer.state.log_history)
         arguments = (model_args, data_args, cleaning_args, augmentation_args, training_args)
         write_model_card(output_dir, hub_repo or repo_name(training_args), label_names, *arguments)
         log_summary(results, output_dir, problem_type)

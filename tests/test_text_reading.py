@@ -84,6 +84,7 @@ def test_evaluate_only_into_a_trained_folder_writes_into_its_evaluation_subfolde
     assert f"{folder} holds a saved model" in caplog.text and str(evaluation) in caplog.text
     assert json.loads((evaluation / "all_results.json").read_text()) == results
     assert results["test_samples"] == 7 and len(pd.read_csv(evaluation / "predictions.csv")) == 7
+    assert not (evaluation / "training_curves.png").exists()  # nothing was trained: no curves to draw
     card = (evaluation / "README.md").read_text()
     assert f"{results['test_accuracy']:.4f}" in card  # its own card, with its own numbers
     evaluate(folder, csv_files, tmp_path / "elsewhere")  # another output_dir is written as given
