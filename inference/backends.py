@@ -93,13 +93,21 @@ class TorchBackend:
     def __init__(self, model: torch.nn.Module, device: torch.device, num_threads: int | None = None):
         self.model = model
         self.device = device
-        if device.type == "cpu":
-            torch.set_num_threads(num_threads or default_threads())
+        self.num_threads = (num_threads or default_threads()) if device.type == "cpu" else None
 
     @torch.no_grad()
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         inputs = {name: torch.from_numpy(array).to(self.device) for name, array in batch.items()}
-        return self.model(**inputs).logits.float().cpu().numpy()
+        if self.num_threads is None:
+            return self.model(**inputs).logits.float().cpu().numpy()
+        # torch's thread count is the whole process's: set it for this call only, so that a host process that
+        # opened a classifier keeps its own setting (a toggle costs microseconds, a batch milliseconds).
+        host_threads = torch.get_num_threads()
+        torch.set_num_threads(self.num_threads)
+        try:
+            return self.model(**inputs).logits.float().cpu().numpy()
+        finally:
+            torch.set_num_threads(host_threads)
 
 
 class OnnxBackend:

@@ -73,6 +73,17 @@ def test_word_model_gets_the_cleaning_it_was_trained_with(cleaned_glove_dir):
     )
 
 
+def test_a_classifier_runs_on_its_threads_and_leaves_the_host_process_its_own(cleaned_glove_dir, monkeypatch):
+    """torch's thread count is process-wide: opening a word model (one thread) must not set it for the host."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)  # the host's setting, whatever the machine has
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    classifier = TextClassifier(cleaned_glove_dir, device="cpu", backend="torch")
+    assert seen == []  # opening it changes nothing
+    classifier.predict_proba(TEXTS[:2])
+    assert seen[0] == 1 and seen[-1] == 3  # one thread for the word model's call, then the host's count back
+
+
 def test_cli_texts_to_json_lines_on_stdout(bert_dir, capsys):
     predict.main(["--model_dir", str(bert_dir), "--text", TEXTS[0], "--text", TEXTS[1]])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
