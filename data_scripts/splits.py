@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import ClassLabel, Dataset, DatasetDict
+from datasets.fingerprint import Hasher
+from datasets.table import InMemoryTable, MemoryMappedTable
 
 from textcls_errors import TextclsError
 
@@ -159,8 +164,47 @@ def add_held_out_split(corpus: DatasetDict, split: str, percentage: float, seed:
         )
     held_out = sample_rows(train, n_held_out, seed)
     kept = np.setdiff1d(np.arange(len(train)), held_out, assume_unique=True)
-    parts = {**corpus, "train": train.select(kept), split: train.select(held_out)}
+    parts = {**corpus, "train": take_rows(train, kept), split: take_rows(train, held_out)}
     return DatasetDict({name: parts[name] for name in ("train", "validation", "test") if name in parts})
+
+
+def take_rows(dataset: Dataset, indices: np.ndarray) -> Dataset:
+    """The rows at `indices`, in that order, as a dataset of their own rows rather than an indices mapping.
+
+    Every later pass over a split (the overlap check, cleaning's map, the vocabulary) reads it; behind a mapping
+    (`Dataset.select`) datasets gathers its rows as one Arrow slice per row: a datasets.map over 90,000 mapped rows
+    took 12 s against 0.5 s over the same rows stored in order. The rows are copied once here with Arrow `take`s,
+    `BATCH_ROWS` at a time: into an Arrow file next to the dataset's own (named by its fingerprint and the indices,
+    so a second run reuses it) when the dataset is on disk, in memory when it is in memory."""
+    fingerprint = Hasher.hash((dataset._fingerprint, "take_rows", np.asarray(indices, dtype=np.int64)))
+    positions = pa.array(indices, type=pa.uint64())
+    if dataset._indices is not None:  # already a mapping: the rows of the underlying table
+        positions = dataset._indices.column(0).take(positions)
+    table = dataset.data.table
+    if not dataset.cache_files:
+        rows = InMemoryTable(table.take(positions))
+    else:
+        path = Path(dataset.cache_files[0]["filename"]).parent / f"rows-{fingerprint}.arrow"
+        if not path.is_file():
+            write_rows(table, positions, path)
+        rows = MemoryMappedTable.from_file(str(path))
+    return Dataset(rows, info=dataset.info, split=dataset.split, fingerprint=fingerprint)
+
+
+def write_rows(table: pa.Table, positions: pa.Array, path: Path) -> None:
+    """table.take(positions) streamed into an Arrow file, `BATCH_ROWS` rows at a time; written under another name
+    and renamed, so that another process of the run never reads it half written."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".arrow.partial")
+    try:
+        with os.fdopen(handle, "wb") as file, pa.ipc.new_stream(file, table.schema) as writer:
+            for start in range(0, len(positions), BATCH_ROWS):
+                writer.write_table(table.take(positions.slice(start, BATCH_ROWS)).combine_chunks())
+        pa.default_memory_pool().release_unused()  # mimalloc keeps the freed batches otherwise (+140 MiB at 100k)
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
 
 
 def stratified_sample(dataset: Dataset, n: int, seed: int) -> Dataset:
