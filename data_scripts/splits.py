@@ -74,11 +74,15 @@ def labels_of(dataset: Dataset) -> np.ndarray:
 
 
 def label_counts(dataset: Dataset, num_labels: int, batch_size: int = BATCH_ROWS) -> np.ndarray:
-    """How many rows of a multi-label split carry each label (a label listed twice in a row counts once): the column
-    sums of its multi-hot matrix, read through Arrow a batch at a time instead of as one Python list of lists."""
+    """How many rows of a split carry each class (single-label), or each label (multi-label; a label listed twice in
+    a row counts once: the column sums of its multi-hot matrix), read through Arrow a batch at a time instead of as
+    one Python list (of lists)."""
     counts = np.zeros(num_labels, dtype=np.int64)
     for batch in dataset.select_columns(["label"]).with_format("arrow").iter(batch_size=batch_size):
         column = batch.column("label").combine_chunks()
+        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+            counts += np.bincount(column.to_numpy(zero_copy_only=False).astype(np.int64), minlength=num_labels)
+            continue
         rows = pc.list_parent_indices(column).to_numpy(zero_copy_only=False).astype(np.int64)
         ids = column.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
         counts += np.bincount(np.unique(rows * num_labels + ids) % num_labels, minlength=num_labels)
