@@ -5,6 +5,7 @@
     python benchmarks/scale.py --rows 10000 --workers 1 2          # preprocessing_num_workers side by side
     python benchmarks/scale.py --rows 1000000 --folder runs/scale   # kept: a run stopped early still reports
     python benchmarks/scale.py --table runs/scale                   # the table of what a kept folder holds
+    python benchmarks/scale.py --rows 10000 1000000 --memory_limit_mib 1790   # each size under a hard memory limit
 
 Builds corpora from the real texts in $TEXTCLS_DATA_DIR (AG News test.csv and 20 Newsgroups, 24 classes; rows drawn
 with replacement, each copy missing one random word so that no two are the same file line), writes them as CSV to a
@@ -16,6 +17,10 @@ reading (CSV to Arrow), validation split, the check for texts shared between spl
 step's cost is appended to the run's costs.jsonl as it ends, so a run stopped early (a million rows takes hours on
 a loaded machine) still gives the steps it finished. Prints one table row per step, one column per size (and
 worker count).
+
+With `--memory_limit_mib`, each size runs in a memory cgroup of its own with that hard limit
+(`benchmarks/memory_cgroup.py`; needs a writable cgroup, usually root): the kernel must then reclaim the mapped
+Arrow pages that RSS counts, so the run completes under the limit or is OOM-killed, and the table says which.
 
 MiniLM runs are bounded: a fixed number of training steps, and `--max_eval_rows` validation and test rows
 (evaluating 100k texts with a transformer on a CPU takes hours); reading, the validation split and tokenizing

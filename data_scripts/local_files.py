@@ -45,7 +45,7 @@ from data_scripts.labels import (
     decode_json,
     flags_to_sets,
     infer_problem_type,
-    kind_of,
+    kinds_of,
     label_feature,
     row_list,
     split_label_sets,
@@ -421,7 +421,7 @@ def read_labels(table: Table, spec: LabelSpec, argument: str, path: str, is_trai
                 "Set label_column to the column holding the labels (or label_columns for several 0/1 columns)."
             )
         values = table.columns[column]
-        kinds = [kind_of(value) for value in values]
+        kinds = kinds_of(values)
         source = f"column {column!r}"
     if is_train and spec.problem_type is None:
         spec.problem_type = infer_problem_type(kinds, bool(spec.label_columns), bool(spec.label_separator))
