@@ -339,6 +339,8 @@ def main() -> None:
         help="run each size in a memory cgroup with this hard limit (MiB): it completes under it or is OOM-killed",
     )
     options = parser.parse_args()
+    # Stopped (kill PID): end as on an error, so that a run's child is killed and its memory cgroup removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if options.table is not None:
         print_table(sorted(options.table.glob("*-rows-*"), key=lambda folder: folder.stat().st_mtime))
         return

@@ -202,13 +202,31 @@ def write_rows(table: pa.Table, positions: pa.Array, path: Path) -> None:
     try:
         with os.fdopen(handle, "wb") as file, pa.ipc.new_stream(file, table.schema) as writer:
             for start in range(0, len(positions), BATCH_ROWS):
-                writer.write_table(table.take(positions.slice(start, BATCH_ROWS)).combine_chunks())
-        pa.default_memory_pool().release_unused()  # mimalloc keeps the freed batches otherwise (+140 MiB at 100k)
+                writer.write_table(take_from_batches(table, positions.slice(start, BATCH_ROWS)))
+                pa.default_memory_pool().release_unused()  # Arrow's allocator (mimalloc) keeps freed batches
         os.replace(partial, path)
     except BaseException:
         if os.path.exists(partial):
             os.unlink(partial)
         raise
+
+
+def take_from_batches(table: pa.Table, positions: pa.Array) -> pa.Table:
+    """table.take(positions), taken from each record batch the positions fall in: Arrow's take on a chunked column
+    first joins all its chunks into one array (the whole text column of a corpus, 1.2 GB at a million rows)."""
+    batches = table.to_batches()  # zero-copy: the file's own record batches
+    starts = np.cumsum([0] + [len(batch) for batch in batches])
+    wanted = positions.to_numpy(zero_copy_only=False).astype(np.int64)
+    owner = np.searchsorted(starts, wanted, side="right") - 1
+    order = np.argsort(owner, kind="stable")  # grouped by batch, each group in the order asked
+    pieces = []
+    for batch in np.unique(owner):
+        rows = wanted[order][owner[order] == batch] - starts[batch]
+        pieces.append(batches[batch].take(pa.array(rows)))
+    taken = pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
+    if (order == np.arange(len(order))).all():
+        return taken
+    return taken.take(pa.array(np.argsort(order)))  # back to the order asked (one small in-memory batch)
 
 
 def stratified_sample(dataset: Dataset, n: int, seed: int) -> Dataset:

@@ -157,3 +157,19 @@ def test_a_second_split_of_the_same_rows_reuses_their_files(tmp_path):
     other = add_validation_split(DatasetDict(train=data), 10.0, seed=1)  # other rows: other files, other names
     assert other["train"]._fingerprint != first["train"]._fingerprint
     assert len(list(tmp_path.glob("rows-*.arrow"))) == 4
+
+
+def test_rows_taken_batch_by_batch_are_those_of_one_take_in_any_order():
+    import numpy as np
+    import pyarrow as pa
+
+    from data_scripts.splits import take_from_batches
+
+    table = pa.Table.from_batches(
+        [pa.record_batch([pa.array(range(i, i + 7)), pa.array([f"t{x}" for x in range(i, i + 7)])], ["a", "b"])
+         for i in range(0, 70, 7)]
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    for positions in [np.arange(3, 60), np.sort(rng.choice(70, 25, replace=False)), rng.integers(0, 70, size=40)]:
+        taken = take_from_batches(table, pa.array(positions, pa.uint64()))
+        assert taken.to_pydict() == table.take(pa.array(positions)).to_pydict()
