@@ -37,7 +37,6 @@ from transformers import (
 import modeling  # noqa: F401  registers the GloVe, RNN and transformer-MLP models with the Auto classes
 from data_scripts import clean_corpus, label_names_of_features, load_corpus, problem_type_of_features
 from data_scripts.augmentation import augment_train_split
-from data_scripts.labels import multi_hot
 from data_scripts.overlap import split_overlap
 from data_scripts.splits import TextColumn, label_counts, labels_of
 from modeling import problem_types
@@ -456,11 +455,12 @@ def problem_settings(problem_type: str, label_names: list[str], corpus, training
 
     try:
         problem_types.check_label_smoothing(problem_type, training_args.label_smoothing_factor)
-        train_labels = labels_of(corpus["train"])  # through Arrow: a datasets Column is read row by row
-        if problem_type == problem_types.MULTI_LABEL:
-            train_labels = multi_hot(train_labels, len(label_names))
         weights = problem_types.resolve_class_weights(
-            training_args.class_weights, problem_type, label_names, np.asarray(train_labels)
+            training_args.class_weights,
+            problem_type,
+            label_names,
+            # through Arrow, batch by batch: counts, not a (rows, labels) matrix
+            lambda: (label_counts(corpus["train"], len(label_names)), len(corpus["train"])),
         )
     except ValueError as error:
         raise TextclsError(str(error)) from None

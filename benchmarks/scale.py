@@ -5,6 +5,7 @@
     python benchmarks/scale.py --rows 10000 --workers 1 2          # preprocessing_num_workers side by side
     python benchmarks/scale.py --rows 1000000 --folder runs/scale   # kept: a run stopped early still reports
     python benchmarks/scale.py --table runs/scale                   # the table of what a kept folder holds
+    python benchmarks/scale.py --rows 10000 1000000 --memory_limit_mib 1790   # each size under a hard memory limit
 
 Builds corpora from the real texts in $TEXTCLS_DATA_DIR (AG News test.csv and 20 Newsgroups, 24 classes; rows drawn
 with replacement, each copy missing one random word so that no two are the same file line), writes them as CSV to a
@@ -16,6 +17,10 @@ reading (CSV to Arrow), validation split, the check for texts shared between spl
 step's cost is appended to the run's costs.jsonl as it ends, so a run stopped early (a million rows takes hours on
 a loaded machine) still gives the steps it finished. Prints one table row per step, one column per size (and
 worker count).
+
+With `--memory_limit_mib`, each size runs in a memory cgroup of its own with that hard limit
+(`benchmarks/memory_cgroup.py`; needs a writable cgroup, usually root): the kernel must then reclaim the mapped
+Arrow pages that RSS counts, so the run completes under the limit or is OOM-killed, and the table says which.
 
 MiniLM runs are bounded: a fixed number of training steps, and `--max_eval_rows` validation and test rows
 (evaluating 100k texts with a transformer on a CPU takes hours); reading, the validation split and tokenizing
@@ -31,6 +36,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import tarfile
@@ -42,6 +48,10 @@ import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.memory_cgroup import create_memory_cgroup, own_pid_into  # noqa: E402
+from textcls_errors import TextclsError  # noqa: E402
+
 STEPS = (
     "reading",
     "validation split",
@@ -188,6 +198,17 @@ def measure_run(argv: list[str], record: Path) -> None:
 CONFIGS = {"glove": "glove_20ng.json", "minilm": "minilm_20ng.json"}
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not above zero")
+    return value
+
+
 def run_size(rows: int, workers: int, texts, labels, scratch: Path, options) -> Path:
     """Write the corpus, run the model on it in a fresh process; the folder holding its costs.jsonl."""
     folder = scratch / f"{options.model}-rows-{rows}-workers-{workers}"
@@ -211,11 +232,48 @@ def run_size(rows: int, workers: int, texts, labels, scratch: Path, options) -> 
     env = dict(os.environ, PYTHONPATH=str(ROOT), TOKENIZERS_PARALLELISM="false")
     code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.scale import measure_run; "
     code += f"measure_run({argv!r}, __import__('pathlib').Path({str(record)!r}))"
+    command = [sys.executable, "-c", code]
     with open(folder / "run.log", "w") as log:
-        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
+        if options.memory_limit_mib is None:
+            subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
+        else:
+            run_limited(command, folder, options.memory_limit_mib, env=env, stdout=log, stderr=log)
     for path in paths.values():  # the corpus can be gigabytes; the costs are what is kept
         path.unlink()
     return folder
+
+
+def run_limited(command: list[str], folder: Path, limit_mib: int, **kwargs) -> None:
+    """Run `command` in a memory cgroup of its own, limited to `limit_mib`; write what the limit cost (and whether
+    the kernel killed the run for it) to folder/memory_limit.json. A failure other than an OOM kill stops."""
+    group = create_memory_cgroup(limit_mib, f"textcls-scale-{os.getpid()}-{folder.name}")
+    try:
+        started = time.perf_counter()
+        process = subprocess.run(command, cwd=ROOT, preexec_fn=own_pid_into(group), check=False, **kwargs)
+        outcome = {"returncode": process.returncode, "seconds": time.perf_counter() - started, **group.report()}
+    finally:
+        group.remove()
+    outcome["oom_killed"] = bool(outcome["oom_kills"]) or process.returncode == -signal.SIGKILL
+    (folder / "memory_limit.json").write_text(json.dumps(outcome))
+    if process.returncode != 0 and not outcome["oom_killed"]:
+        raise subprocess.CalledProcessError(process.returncode, command)
+
+
+def limit_cell(folder: Path) -> str:
+    """The table cell of a run under a memory limit: killed, or completed with what the limit cost."""
+    path = folder / "memory_limit.json"
+    if not path.is_file():
+        return "–"
+    outcome = json.loads(path.read_text())
+    if outcome["oom_killed"]:
+        return f"**OOM-killed** at {outcome['limit_mib']} MiB"
+    peak = outcome.get("cgroup_peak_mib")
+    return (
+        f"completed under {outcome['limit_mib']} MiB (cgroup peak {peak:.0f}, failcnt "
+        f"{outcome.get('limit_hits')}, major faults {outcome.get('major_faults')})"
+        if peak is not None
+        else f"completed under {outcome['limit_mib']} MiB"
+    )
 
 
 def read_costs(folder: Path) -> dict[str, dict[str, float]]:
@@ -258,6 +316,8 @@ def print_table(folders: list[Path]) -> None:
         first, last = results[names[0]].get(step), results[names[-1]].get(step)
         ratio = f"{last['seconds'] / max(first['seconds'], 1e-3):.1f}" if first and last and len(names) > 1 else ""
         print(f"| {step} | " + " | ".join(cells) + f" | {ratio} |")
+    if any((folder / "memory_limit.json").is_file() for folder in folders):
+        print("| memory limit | " + " | ".join(limit_cell(folder) for folder in folders) + " | |")
     loads = {name: max((cost["load"] for cost in steps.values()), default=0.0) for name, steps in results.items()}
     print("highest load average at a step's end: " + ", ".join(f"{name} {load:.1f}" for name, load in loads.items()))
 
@@ -272,12 +332,25 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=None, help="keep the runs' costs here (default: temporary)")
     parser.add_argument("--table", type=Path, default=None, help="only print the table of the runs in this folder")
     parser.add_argument("--data_dir", default=os.environ.get("TEXTCLS_DATA_DIR"))
+    parser.add_argument(
+        "--memory_limit_mib",
+        type=positive_int,
+        default=None,
+        help="run each size in a memory cgroup with this hard limit (MiB): it completes under it or is OOM-killed",
+    )
     options = parser.parse_args()
+    # Stopped (kill PID): end as on an error, so that a run's child is killed and its memory cgroup removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if options.table is not None:
         print_table(sorted(options.table.glob("*-rows-*"), key=lambda folder: folder.stat().st_mtime))
         return
     if not options.data_dir:
         parser.error("give --data_dir or set $TEXTCLS_DATA_DIR")
+    if options.memory_limit_mib is not None:  # refuse now, not after the first corpus is written
+        try:
+            create_memory_cgroup(options.memory_limit_mib, f"textcls-scale-{os.getpid()}-check").remove()
+        except TextclsError as error:
+            parser.error(str(error))
     texts, labels = source_documents(Path(options.data_dir))
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:

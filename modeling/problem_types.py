@@ -26,7 +26,7 @@ relatively), so it imports nothing from this project.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -253,13 +253,14 @@ def resolve_class_weights(
     setting: str | Mapping[str, float] | None,
     problem_type: str,
     label_names: Sequence[str],
-    train_labels: np.ndarray,
+    count_labels: Callable[[], tuple[np.ndarray, int]],
 ) -> list[float] | None:
     """The `class_weights` a run asks for, as one weight per output, or None (unweighted).
 
     `setting`: None or "none"; "balanced" (single-label: n / (classes * count), as scikit-learn's
     `compute_class_weight`; multi-label: negatives / positives per label, the `pos_weight` torch suggests); or a
-    mapping {name: weight}, where names not given weigh 1. `train_labels`: class ids (n,) or a multi-hot matrix.
+    mapping {name: weight}, where names not given weigh 1. `count_labels()`: the training rows per class (per label
+    when multi-label) and the number of rows; called only for "balanced", the one setting that needs them.
     """
     if setting is None or setting == "none":
         return None
@@ -273,7 +274,8 @@ def resolve_class_weights(
     if isinstance(setting, str):
         if setting != BALANCED:
             raise ValueError(f"class_weights must be 'balanced', 'none' or {{label: weight}}; got {setting!r}")
-        return _balanced_weights(problem_type, names, np.asarray(train_labels))
+        counts, rows = count_labels()
+        return _balanced_weights(problem_type, names, np.asarray(counts, dtype=np.float64), rows)
     if not isinstance(setting, Mapping):
         raise ValueError(f"class_weights must be 'balanced', 'none' or {{label: weight}}; got {setting!r}")
     unknown = sorted(set(map(str, setting)) - set(names))
@@ -288,15 +290,14 @@ def resolve_class_weights(
     return weights
 
 
-def _balanced_weights(problem_type: str, names: list[str], labels: np.ndarray) -> list[float]:
+def _balanced_weights(problem_type: str, names: list[str], counts: np.ndarray, rows: int) -> list[float]:
     if problem_type == SINGLE_LABEL:
-        counts = np.bincount(labels.astype(np.int64), minlength=len(names)).astype(np.float64)
         missing = [name for name, count in zip(names, counts, strict=True) if count == 0]
         if missing:
             raise ValueError(f"class_weights 'balanced': classes {missing} have no training example")
-        return (len(labels) / (len(names) * counts)).tolist()
-    positives = labels.sum(axis=0).astype(np.float64)
-    negatives = len(labels) - positives
+        return (rows / (len(names) * counts)).tolist()
+    positives = counts
+    negatives = rows - positives
     extreme = [name for name, pos, neg in zip(names, positives, negatives, strict=True) if pos == 0 or neg == 0]
     if extreme:
         raise ValueError(f"class_weights 'balanced': labels {extreme} are on every training row or on none")

@@ -85,3 +85,41 @@ def test_labels_behind_an_indices_mapping_are_taken_in_one_go(monkeypatch):
     expected = [dataset.with_format("arrow")["label"].to_pylist()[i] for i in picked._indices.column(0).to_pylist()]
     assert labels_of(picked).tolist() == expected
     assert labels_of(dataset).tolist() == [3, 1, 4, 1, 5, 9, 2, 6]
+
+
+def test_single_label_counts_are_the_class_counts(no_row_reads):
+    from datasets import ClassLabel, Features
+
+    from data_scripts.splits import label_counts
+
+    labels = np.random.default_rng(1).integers(0, 4, size=301)
+    dataset = Dataset.from_dict({"label": labels}, Features(label=ClassLabel(names=list("abcd")))).shuffle(seed=0)
+    np.testing.assert_array_equal(label_counts(dataset, 4, batch_size=16), np.bincount(labels, minlength=4))
+
+
+@pytest.mark.parametrize("class_weights", [None, "none", {"b": 2.0}])
+def test_a_run_without_balanced_weights_does_not_read_the_training_labels(monkeypatch, class_weights):
+    # On a million rows, a pass over the labels (and, multi-label, a rows x labels matrix) for nothing.
+    from types import SimpleNamespace
+
+    from datasets import ClassLabel, DatasetDict, Features, Value
+
+    import run_classification
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the training labels were read")
+
+    monkeypatch.setattr(run_classification, "label_counts", refuse)
+    monkeypatch.setattr(run_classification, "labels_of", refuse)
+    monkeypatch.setattr(Dataset, "with_format", refuse)
+    train = Dataset.from_dict(
+        {"text": list("wxyz"), "label": [0, 1, 1, 1]},
+        Features(text=Value("string"), label=ClassLabel(names=["a", "b"])),
+    )
+    arguments = SimpleNamespace(
+        label_smoothing_factor=0.0, class_weights=class_weights, best_metric_is_default=True, do_train=True
+    )
+    fields = run_classification.problem_settings(
+        "single_label_classification", ["a", "b"], DatasetDict(train=train), arguments
+    )
+    assert fields["class_weights"] == (None if class_weights in (None, "none") else [1.0, 2.0])

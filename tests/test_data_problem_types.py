@@ -233,3 +233,12 @@ def test_shipped_configs_read_the_shared_data(config, data_dir, monkeypatch, tmp
     assert list(corpus) == ["train", "validation", "test"]
     expected = "regression" if "stsb" in config else MULTI
     assert problem_type_of_features(corpus["train"].features) == expected
+
+
+def test_labels_read_once_per_distinct_text_read_as_each_alone():
+    from data_scripts.labels import class_names, kind_of, kinds_of
+
+    values = ["1", "1.0", " 2 ", "x", None, 1, True, 2.5, float("nan"), "nan", [1], "3.5", 1.0, "", "1", "x", " 2 "]
+    assert kinds_of(values) == [kind_of(value) for value in values]
+    texts = ["1", "1.0", " 2 ", "x", 1, True, "nan", "3.5", "", "1", "x", " 2 ", 2.0]
+    assert class_names(texts) == ["1", "1", "2", "x", "1", "True", "nan", "3.5", "", "1", "x", "2", "2"]

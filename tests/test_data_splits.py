@@ -117,3 +117,59 @@ def test_max_samples_must_be_positive_integers(value):
     corpus = DatasetDict(train=make_dataset({"a": 5, "b": 5}))
     with pytest.raises(TextclsError, match=r"max_eval_samples=.*positive whole number"):
         limit_samples(corpus, max_eval_samples=value)
+
+
+def on_disk(dataset: Dataset, folder) -> Dataset:
+    """The same rows in an Arrow file of their own (as a corpus read from the user's files is)."""
+    return dataset.map(lambda batch: batch, batched=True, cache_file_name=str(folder / "corpus.arrow"))
+
+
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_held_out_splits_hold_their_rows_not_an_indices_mapping(where, tmp_path):
+    # Behind an indices mapping every later pass (overlap check, cleaning's map) gathered rows one slice at a time.
+    data = make_dataset({"a": 300, "b": 200, "c": 100})
+    data = on_disk(data, tmp_path) if where == "disk" else data
+    split = add_validation_split(DatasetDict(train=data), 10.0, seed=3)
+    held_out = [int(text.split()[1]) * 3 + "abc".index(text[0]) for text in split["validation"]["text"]]
+    assert held_out == sorted(held_out)  # rows in corpus order, as select() kept them
+    for name in ("train", "validation"):
+        assert split[name]._indices is None
+        assert bool(split[name].cache_files) == (where == "disk")
+        assert split[name].features == data.features
+    # The same rows as selecting the held-out indices and the rest: the split itself is unchanged.
+    texts = data["text"]
+    expected_validation = sorted(set(split["validation"]["text"]), key=texts.index)
+    assert split["validation"]["text"] == expected_validation
+    assert split["train"]["text"] == [text for text in texts if text not in set(expected_validation)]
+    assert split["train"]["label"] == [
+        label for text, label in zip(texts, data["label"], strict=True) if text not in set(expected_validation)
+    ]
+
+
+def test_a_second_split_of_the_same_rows_reuses_their_files(tmp_path):
+    data = on_disk(make_dataset({"a": 60, "b": 40}), tmp_path)
+    first = add_validation_split(DatasetDict(train=data), 10.0, seed=0)
+    files = {path: path.stat().st_mtime_ns for path in tmp_path.glob("rows-*.arrow")}
+    assert {first[name].cache_files[0]["filename"] for name in first} == {str(path) for path in files}
+    again = add_validation_split(DatasetDict(train=data), 10.0, seed=0)
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.glob("rows-*.arrow")} == files
+    assert [again[name]._fingerprint for name in again] == [first[name]._fingerprint for name in first]
+    other = add_validation_split(DatasetDict(train=data), 10.0, seed=1)  # other rows: other files, other names
+    assert other["train"]._fingerprint != first["train"]._fingerprint
+    assert len(list(tmp_path.glob("rows-*.arrow"))) == 4
+
+
+def test_rows_taken_batch_by_batch_are_those_of_one_take_in_any_order():
+    import numpy as np
+    import pyarrow as pa
+
+    from data_scripts.splits import take_from_batches
+
+    table = pa.Table.from_batches(
+        [pa.record_batch([pa.array(range(i, i + 7)), pa.array([f"t{x}" for x in range(i, i + 7)])], ["a", "b"])
+         for i in range(0, 70, 7)]
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    for positions in [np.arange(3, 60), np.sort(rng.choice(70, 25, replace=False)), rng.integers(0, 70, size=40)]:
+        taken = take_from_batches(table, pa.array(positions, pa.uint64()))
+        assert taken.to_pydict() == table.take(pa.array(positions)).to_pydict()

@@ -87,3 +87,17 @@ def test_an_edit_in_the_middle_of_a_large_file_with_its_size_and_timestamp_kept_
     edited = load_local_files(path, cache_dir=str(cache))["train"]
     assert edited._fingerprint != first._fingerprint
     assert edited["text"][middle].startswith("ROW")
+
+
+def test_the_same_test_file_with_other_class_ids_gets_another_fingerprint(tmp_path):
+    # The test file's texts (and its text file in the cache) are the same; its label ids follow train's classes. The
+    # label column's part of the fingerprint is a hash of its Arrow buffers (datasets would pickle the whole list).
+    test = write(tmp_path / "test.csv", [("x", "a"), ("y", "b")])
+    ids, fingerprints = [], []
+    for name, classes in (("one", "ab"), ("two", "ab"), ("three", "Aab")):
+        train = write(tmp_path / f"{name}.csv", [(f"text {c}", c) for c in classes])
+        split = load_local_files(train, test_file=test, cache_dir=str(tmp_path / "cache"))["test"]
+        ids.append(split["label"])
+        fingerprints.append(split._fingerprint)
+    assert ids == [[0, 1], [0, 1], [1, 2]]
+    assert fingerprints[0] == fingerprints[1] != fingerprints[2]

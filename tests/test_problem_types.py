@@ -107,26 +107,43 @@ def test_the_loss_over_a_whole_set_is_the_batch_loss_of_all_rows():
     assert problem_types.mean_loss(multi, LOGITS.numpy(), targets) == pytest.approx(float(expected))
 
 
+def counted(labels: np.ndarray, num_labels: int):
+    """count_labels for resolve_class_weights: per-class (or per-label) row counts and the number of rows."""
+    if labels.ndim == 1:
+        return lambda: (np.bincount(labels, minlength=num_labels), len(labels))
+    return lambda: (labels.sum(axis=0), len(labels))
+
+
 def test_class_weights_balanced_named_and_refused():
     labels = np.array([0, 0, 0, 0, 0, 0, 1, 1, 2])
-    balanced = problem_types.resolve_class_weights("balanced", SINGLE_LABEL, ["a", "b", "c"], labels)
+    balanced = problem_types.resolve_class_weights("balanced", SINGLE_LABEL, ["a", "b", "c"], counted(labels, 3))
     np.testing.assert_allclose(balanced, compute_class_weight("balanced", classes=np.arange(3), y=labels))
-    named = problem_types.resolve_class_weights({"c": 4}, SINGLE_LABEL, ["a", "b", "c"], labels)
+
+    def never():
+        raise AssertionError("only 'balanced' needs the training labels")
+
+    named = problem_types.resolve_class_weights({"c": 4}, SINGLE_LABEL, ["a", "b", "c"], never)
     assert named == [1.0, 1.0, 4.0]
-    assert problem_types.resolve_class_weights("none", SINGLE_LABEL, ["a", "b", "c"], labels) is None
+    assert problem_types.resolve_class_weights("none", SINGLE_LABEL, ["a", "b", "c"], never) is None
+    assert problem_types.resolve_class_weights(None, SINGLE_LABEL, ["a", "b", "c"], never) is None
 
     multi_hot = np.array([[1, 0], [1, 0], [0, 1], [1, 1]])
     # pos_weight = negatives / positives per label
-    assert problem_types.resolve_class_weights("balanced", MULTI_LABEL, ["x", "y"], multi_hot) == [1 / 3, 1.0]
+    assert problem_types.resolve_class_weights("balanced", MULTI_LABEL, ["x", "y"], counted(multi_hot, 2)) == [
+        1 / 3,
+        1.0,
+    ]
 
     with pytest.raises(ValueError, match="regression run has no classes"):
-        problem_types.resolve_class_weights("balanced", REGRESSION, ["score"], np.zeros(3))
+        problem_types.resolve_class_weights("balanced", REGRESSION, ["score"], never)
     with pytest.raises(ValueError, match=r"\['d'\], which are not labels"):
-        problem_types.resolve_class_weights({"d": 2.0}, SINGLE_LABEL, ["a", "b", "c"], labels)
+        problem_types.resolve_class_weights({"d": 2.0}, SINGLE_LABEL, ["a", "b", "c"], never)
     with pytest.raises(ValueError, match="expected a positive number"):
-        problem_types.resolve_class_weights({"a": -1}, SINGLE_LABEL, ["a", "b", "c"], labels)
+        problem_types.resolve_class_weights({"a": -1}, SINGLE_LABEL, ["a", "b", "c"], never)
     with pytest.raises(ValueError, match="on every training row or on none"):
-        problem_types.resolve_class_weights("balanced", MULTI_LABEL, ["x", "y"], np.array([[1, 0], [1, 0]]))
+        problem_types.resolve_class_weights("balanced", MULTI_LABEL, ["x", "y"], counted(np.array([[1, 0], [1, 0]]), 2))
+    with pytest.raises(ValueError, match="have no training example"):
+        problem_types.resolve_class_weights("balanced", SINGLE_LABEL, ["a", "b", "c"], counted(np.array([0, 1]), 3))
     with pytest.raises(ValueError, match="smooths class targets"):
         problem_types.check_label_smoothing(REGRESSION, 0.1)
 
