@@ -219,10 +219,12 @@ def take_from_batches(table: pa.Table, positions: pa.Array) -> pa.Table:
     wanted = positions.to_numpy(zero_copy_only=False).astype(np.int64)
     owner = np.searchsorted(starts, wanted, side="right") - 1
     order = np.argsort(owner, kind="stable")  # grouped by batch, each group in the order asked
+    grouped_owner, grouped_rows = owner[order], wanted[order]
+    group_starts = np.flatnonzero(np.diff(grouped_owner)) + 1  # one pass: no scan of all positions per batch
     pieces = []
-    for batch in np.unique(owner):
-        rows = wanted[order][owner[order] == batch] - starts[batch]
-        pieces.append(batches[batch].take(pa.array(rows)))
+    for rows in np.split(np.arange(len(order)), group_starts):
+        batch = grouped_owner[rows[0]]
+        pieces.append(batches[batch].take(pa.array(grouped_rows[rows] - starts[batch])))
     taken = pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
     if (order == np.arange(len(order))).all():
         return taken
