@@ -40,8 +40,9 @@ def map_corpus(corpus: DatasetDict, function, *, num_proc: int | None, cache_dir
 def frozen_heap() -> Iterator[None]:
     """The objects alive now left out of garbage collection while forked map workers run (`gc.freeze`, as the
     Python docs advise before fork): a worker's collections would otherwise walk the whole inherited heap (a run's
-    is about half a million objects: torch, transformers, datasets), copying every page they touch. Measured: 2
-    workers spent 25-30 % more CPU than 1 on tokenizing without it, about the same with it (benchmarks/README.md)."""
+    is about half a million objects: torch, transformers, datasets), copying every page they touch. Measured at
+    30,000 rows: 2 workers spent a third more CPU seconds than 1 on tokenizing without it, 5 % more with it (means
+    of a few noisy pairs, benchmarks/README.md "Corpus size")."""
     gc.freeze()
     try:
         yield
