@@ -4,10 +4,10 @@
 
 Embeds a stratified sample of a split with the saved model (as `training.project_embeddings` does) and times, in
 one process and so under one machine load, each t-SNE in 2D and 3D: `training.projection_plots.tsne_maps`
-(openTSNE Barnes-Hut, one thread, 250 + 250 iterations) and scikit-learn's (1,000 iterations, the earlier
-callback's settings) with its OpenMP threads left as they are and limited to one. Quality beside speed:
-trustworthiness (do a point's map neighbours neighbour it in the embedding; 1 is best) and the 10-NN class
-accuracy inside the map. `--skip_sklearn_threads` leaves out the slowest rows on a busy machine.
+(openTSNE Barnes-Hut, one thread, up to 250 + 250 iterations, each phase ending once settled) and scikit-learn's
+(1,000 iterations, the earlier callback's settings) with its OpenMP threads left as they are and limited to one.
+Quality beside speed: trustworthiness (do a point's map neighbours neighbour it in the embedding; 1 is best) and the
+10-NN class accuracy inside the map. `--skip_sklearn_threads` leaves out the slowest rows on a busy machine.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
     print("| method | dims | seconds | load (1 min) | trustworthiness (k=10) | 10-NN class accuracy in the map |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     methods = [
-        (f"ours: openTSNE {openTSNE.__version__}, 1 thread, 250+250 iterations", ours),
+        (f"ours: openTSNE {openTSNE.__version__}, 1 thread, up to 250+250 iterations", ours),
         (f"scikit-learn {sklearn.__version__}, 1 thread, 1,000 iterations", sklearn_one_thread),
     ]
     if not options.skip_sklearn_threads:
