@@ -15,7 +15,7 @@ from data_scripts.splits import sample_indices
 from modeling.word_models import build_word_model
 from tests.tiny_models import FAMILIES, build_tiny_model
 from textcls_errors import TextclsError
-from training import embedding_callback
+from training import embedding_callback, projection_plots
 from training.class_separation import (
     automatic_sample_size,
     document_embeddings,
@@ -25,7 +25,13 @@ from training.class_separation import (
     stratified_sample,
 )
 from training.embedding_callback import ClassSeparationCallback
-from training.projection_plots import plot_projections, tsne_maps, tsne_projection, write_projection_html
+from training.projection_plots import (
+    UntilSettled,
+    plot_projections,
+    tsne_maps,
+    tsne_projection,
+    write_projection_html,
+)
 
 TEXTS = [
     "the rocket reached orbit",
@@ -275,3 +281,35 @@ def test_projection_files(tmp_path):
     # the hover text is escaped once: shown as written, never parsed as markup
     assert "text &lt;b&gt;3&lt;" in page and "&gt; &amp; more" in page and "<b>3" not in page
     assert "predicted: rec.autos" in page
+
+
+def test_a_tsne_phase_ends_once_its_kl_divergence_has_settled():
+    settled = UntilSettled()
+    # early exaggeration: a plateau while the map grows out of its tiny start (above the first value) is not the end
+    for iteration, kl in ((10, 2.72), (20, 2.68), (30, 2.746), (40, 2.756), (50, 2.757), (60, 2.75)):
+        assert not settled(iteration, kl, None)
+    for iteration, kl in ((70, 2.64), (80, 2.544), (90, 2.531)):  # falling by more than 2/1000 in 10 iterations
+        assert not settled(iteration, kl, None)
+    assert settled(100, 2.530, None) and settled.iterations == 100
+    rising = UntilSettled()
+    assert not rising(10, 1.0, None) and not rising(20, 0.9, None)
+    assert not rising(30, 0.9005, None)  # a rise is not settling
+
+
+def test_tsne_maps_stop_early_on_easy_data_and_still_show_the_classes(monkeypatch):
+    ends = []
+
+    class Recorded(UntilSettled):
+        def __call__(self, *args):
+            stop = super().__call__(*args)
+            if stop:
+                ends.append(self.iterations)
+            return stop
+
+    monkeypatch.setattr(projection_plots, "UntilSettled", Recorded)
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(4), 40)
+    embeddings = rng.normal(size=(4, 30))[labels] * 6 + rng.normal(size=(160, 30))
+    coords = tsne_maps(embeddings, (2,), seed=1)[2]
+    assert ends and all(end < 250 for end in ends)  # fewer iterations than the caps
+    assert separation_metrics(coords, labels)["knn_accuracy"] > 0.95

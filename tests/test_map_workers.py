@@ -1,6 +1,8 @@
 """preprocessing_num_workers: splits big enough are mapped by several processes with the result of one; small
 splits by fewer (a worker costs seconds to start)."""
 
+import gc
+
 from datasets import Dataset, DatasetDict
 
 from data_scripts import map_cache
@@ -26,3 +28,21 @@ def test_two_workers_clean_as_one(tmp_path, monkeypatch):
     assert one["train"]["text"][3] == "doc the quick brown fox number jumps"
     shards = sorted(path.name.split("_")[0].split("-")[0] for path in (tmp_path / "two").rglob("*_of_00002.arrow"))
     assert shards == ["train", "train"]  # train in two processes, test in one
+
+
+def _frozen_objects(batch: dict[str, list]) -> dict[str, list]:
+    return {"frozen": [gc.get_freeze_count()] * len(batch["text"])}
+
+
+def test_workers_fork_from_a_frozen_heap_that_is_thawed_after(tmp_path, monkeypatch):
+    """A worker's garbage collections skip the heap it inherits (no pages copied for them): gc.freeze before the
+    workers fork, gc.unfreeze after; a split mapped in this process freezes nothing."""
+    monkeypatch.setattr(map_cache, "MIN_ROWS_PER_WORKER", 3)
+    before = gc.get_freeze_count()
+    corpus = DatasetDict(
+        train=Dataset.from_dict({"text": [f"doc {i}" for i in range(12)]}), test=Dataset.from_dict({"text": ["a", "b"]})
+    )
+    mapped = map_cache.map_corpus(corpus, _frozen_objects, num_proc=2, cache_dir=str(tmp_path))
+    assert min(mapped["train"]["frozen"]) > before
+    assert mapped["test"]["frozen"] == [before, before]
+    assert gc.get_freeze_count() == before
