@@ -156,14 +156,10 @@ def test_real_corpora_read_as_in_training(data_dir, tmp_path):
 
 def test_word_models_default_to_one_intra_op_thread(tmp_path):
     folder = saved_word_model(tmp_path, EDGE_TEXTS)
-    threads = torch.get_num_threads()
-    try:
-        TextClassifier(folder, device="cpu", backend="torch", num_threads=2)
-        assert torch.get_num_threads() == 2  # as asked
-        TextClassifier(folder, device="cpu", backend="torch")
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(threads)
+    host_threads = torch.get_num_threads()
+    assert TextClassifier(folder, device="cpu", backend="torch", num_threads=2).backend.num_threads == 2  # as asked
+    assert TextClassifier(folder, device="cpu", backend="torch").backend.num_threads == 1
+    assert torch.get_num_threads() == host_threads  # set for the classifier's own calls only (tests/test_predict.py)
 
 
 def test_a_cut_or_padding_left_on_the_tokenizer_does_not_change_the_batches(tmp_path):
