@@ -324,6 +324,7 @@ def build_model(
                 label_names,
                 word_vectors=None if model_args.embedding_init == "random" else model_args.word_vectors,
                 max_vocab_size=model_args.max_vocab_size,
+                oov_min_count=model_args.oov_min_count,
                 model_kwargs=word_model_settings(model_args),
                 model_max_length=data_args.max_seq_length,
                 cache_dir=model_args.cache_dir,
@@ -521,7 +522,7 @@ def word_model_settings(model_args) -> dict:
     own = (
         ["hidden_sizes"]
         if model_args.model_type == "glove"
-        else ["cell", "hidden_size", "num_layers", "bidirectional", "pooling"]
+        else ["cell", "hidden_size", "num_layers", "bidirectional", "pooling", "embedding_dropout"]
     )
     settings = {name: getattr(model_args, name) for name in shared + own if getattr(model_args, name) is not None}
     if model_args.embedding_init == "random":

@@ -44,6 +44,8 @@ class LstmConfig(PretrainedConfig):
         num_layers: stacked recurrent layers.
         bidirectional: also read the text right to left; the document vector is then twice `hidden_size` wide.
         dropout: dropout between stacked recurrent layers and before the classifier.
+        embedding_dropout: word dropout in training: each token's whole vector is zeroed with this probability
+            (the kept ones scaled by 1 / (1 - p)) before the recurrent layers, so that no single word decides.
         pooling: how the per-token outputs become one document vector: "last" (the final state of each
             direction, concatenated), "mean" or "max" (over the real tokens only).
         freeze_embeddings: keep the (pretrained) word vectors fixed during training.
@@ -63,6 +65,7 @@ class LstmConfig(PretrainedConfig):
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.1
+    embedding_dropout: float = 0.0
     pooling: str = "last"
     freeze_embeddings: bool = False
     embedding_init: str = "random"
@@ -77,6 +80,7 @@ class LstmConfig(PretrainedConfig):
         _check_positive_int("num_layers", self.num_layers)
         _check_bool("bidirectional", self.bidirectional)
         _check_probability("dropout", self.dropout)
+        _check_probability("embedding_dropout", self.embedding_dropout)
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_bool("freeze_embeddings", self.freeze_embeddings)
         _check_choice("embedding_init", self.embedding_init, EMBEDDING_INITS)

@@ -158,7 +158,7 @@ class LstmModel(LstmPreTrainedModel):
         seq_len = input_ids.shape[1]
         # an empty text is read as its first (padding) token, as packing (which needs one step per row) reads it
         lengths = attention_mask.sum(dim=1).clamp(min=1)
-        token_vectors = self.embeddings(input_ids)
+        token_vectors = self._drop_words(self.embeddings(input_ids))
         outputs, final_states = self._run_padded(token_vectors, lengths)
 
         if self.config.pooling == "last":
@@ -177,6 +177,14 @@ class LstmModel(LstmPreTrainedModel):
             hidden_states=(token_vectors, outputs, pooled.unsqueeze(1)) if output_hidden_states else None,
         )
         return output if return_dict else output.to_tuple()
+
+    def _drop_words(self, token_vectors: torch.Tensor) -> torch.Tensor:
+        """Word dropout in training (`config.embedding_dropout`): whole token vectors zeroed, the others scaled up.
+        One mask entry per token, broadcast over the vector's width."""
+        if not self.training or not self.config.embedding_dropout:
+            return token_vectors
+        keep = token_vectors.new_ones(*token_vectors.shape[:2], 1)
+        return token_vectors * nn.functional.dropout(keep, self.config.embedding_dropout, training=True)
 
     def _run_packed(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The top layer's outputs (zero at padding) and its final states (the directions concatenated), read

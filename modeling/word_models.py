@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -36,6 +36,7 @@ def build_word_model(
     label_names: Sequence[str],
     word_vectors: str | None = "glove.6B.50d",
     max_vocab_size: int = 20000,
+    oov_min_count: int = 0,
     model_kwargs: dict[str, Any] | None = None,
     model_max_length: int = 512,
     cache_dir: str | None = None,
@@ -45,9 +46,11 @@ def build_word_model(
 
     The vocabulary is the training texts' words that have a pretrained vector (every word when `word_vectors` is
     None or "random"), most frequent first, at most `max_vocab_size` entries; the embedding layer starts from those
-    vectors. `model_kwargs` sets the config's other fields (`hidden_size`, `cell`, `pooling`, `freeze_embeddings`,
-    ...; `embedding_dim` only with random vectors, since pretrained vectors fix it). `model_max_length` is where the
-    saved tokenizer truncates when a pipeline asks it to: these models have no position limit of their own.
+    vectors. With `oov_min_count` N >= 1 it also keeps the words without a pretrained vector seen at least N times,
+    which start from small random vectors and are learned (0: they read as [UNK]). `model_kwargs` sets the
+    config's other fields (`hidden_size`, `cell`, `pooling`, `freeze_embeddings`, ...; `embedding_dim` only with
+    random vectors, since pretrained vectors fix it). `model_max_length` is where the saved tokenizer truncates
+    when a pipeline asks it to: these models have no position limit of their own.
     `cache_dir` is where parsed vector files are cached when their own folder is read-only. `train_texts` is read
     once, one text at a time: a datasets Column streams from disk, so memory holds the word counts, not the corpus.
     `problem` is `problem_types.config_fields(...)` (default: single-label over `label_names`); with its
@@ -81,10 +84,12 @@ def build_word_model(
     elif model_kwargs.get("freeze_embeddings"):
         logger.warning("freeze_embeddings with random word vectors: the embeddings stay random features")
 
+    if oov_min_count < 0:
+        raise TextclsError(f"oov_min_count={oov_min_count}: expected 0 (no words without a vector) or more")
     counts = count_words(train_texts)
     tokenizer = word_tokenizer_from_counts(
         counts,
-        keep_word=vectors.index.__contains__ if vectors is not None else None,
+        keep_word=_vocabulary_filter(vectors, counts, oov_min_count),
         max_vocab_size=max_vocab_size,
         model_max_length=model_max_length,
         text_pair=problem["text_pair"],
@@ -103,20 +108,41 @@ def build_word_model(
         model.load_embedding_matrix(embedding_matrix(tokenizer.get_vocab(), vectors))
 
     in_vocabulary, total = _vocabulary_coverage(tokenizer, counts)
+    if vectors is None:
+        source = "random vectors"
+    else:
+        without = sum(word not in vectors.index for word in tokenizer.get_vocab()) - len(tokenizer.all_special_tokens)
+        source = f"those with a vector in {vectors.source}" + (
+            f", and {without} without one seen at least {oov_min_count} times, from random vectors"
+            if oov_min_count
+            else ""
+        )
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     logger.info(
         "%s model: vocabulary of %d words (%s); %.1f%% of the %d training tokens are in it%s; "
         "%d trainable parameters of %d",
         model_type,
         len(tokenizer),
-        f"those with a vector in {vectors.source}" if vectors is not None else "random vectors",
+        source,
         100.0 * in_vocabulary / max(total, 1),
         total,
-        " and so have a pretrained vector" if vectors is not None else "",
+        " and so have a pretrained vector" if vectors is not None and not oov_min_count else "",
         trainable,
         sum(parameter.numel() for parameter in model.parameters()),
     )
     return model, tokenizer
+
+
+def _vocabulary_filter(
+    vectors: WordVectors | None, counts: Counter[str], oov_min_count: int
+) -> Callable[[str], bool] | None:
+    """Which counted words the vocabulary keeps: all of them without pretrained vectors; else those with a vector,
+    and those without one seen at least `oov_min_count` times (none when it is 0)."""
+    if vectors is None:
+        return None
+    if not oov_min_count:
+        return vectors.index.__contains__
+    return lambda word: word in vectors.index or counts[word] >= oov_min_count
 
 
 def _make_config(model_type: str, config_class: type, model_kwargs: dict[str, Any], **derived: Any):

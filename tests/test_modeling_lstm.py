@@ -112,6 +112,19 @@ def test_frozen_embeddings_get_no_gradient():
     assert trainable == sum(p.numel() for p in model.parameters()) - 40
 
 
+def test_word_dropout_zeroes_whole_tokens_in_training_only():
+    torch.manual_seed(4)
+    model = LstmModel(tiny_config(embedding_dropout=0.5)).train()
+    input_ids = torch.tensor([[2, 3, 4, 5, 6, 7, 8, 9] * 8])
+    vectors = model.embeddings(input_ids)[0].detach()
+    read = model(input_ids, output_hidden_states=True).hidden_states[0][0].detach()
+    dropped = (read == 0).all(dim=-1)
+    assert 0 < dropped.sum() < len(dropped)  # some tokens dropped, some kept, out of 64
+    torch.testing.assert_close(read[~dropped], 2 * vectors[~dropped])  # the kept ones scaled by 1 / (1 - 0.5)
+    model.eval()
+    torch.testing.assert_close(model(input_ids, output_hidden_states=True).hidden_states[0][0], vectors)
+
+
 def test_initialisation():
     model = LstmForSequenceClassification(tiny_config(cell="lstm"))
     rnn = model.lstm.rnn
@@ -132,6 +145,7 @@ def test_initialisation():
         ({"hidden_size": 2.5}, "hidden_size must be a positive integer; got 2.5"),
         ({"bidirectional": 1}, "bidirectional must be true or false; got 1"),
         ({"dropout": -0.1}, r"dropout must be a number in \[0, 1\); got -0.1"),
+        ({"embedding_dropout": 1.0}, r"embedding_dropout must be a number in \[0, 1\); got 1.0"),
     ],
 )
 def test_config_rejects_bad_settings_by_name(setting, message):

@@ -67,6 +67,29 @@ def test_build_with_pretrained_vectors(model_type, vectors_file, caplog):
     assert "trainable parameters" in message
 
 
+def test_words_without_a_vector_join_the_vocabulary_from_oov_min_count_on(vectors_file, caplog):
+    texts = ["the coach and the stadium", "the coach and the goal"]  # "coach" twice, "stadium" once: no vectors
+    vocabularies = {}
+    for oov_min_count in (0, 1, 2):
+        with caplog.at_level(logging.INFO, logger="modeling.word_models"):
+            model, tokenizer = build_word_model(
+                "lstm", texts, LABELS, word_vectors=str(vectors_file), oov_min_count=oov_min_count
+            )
+        vocabularies[oov_min_count] = set(tokenizer.get_vocab())
+        assert model.config.vocab_size == len(tokenizer)
+    assert vocabularies[0] == {"[PAD]", "[UNK]", "the", "and", "goal"}
+    assert vocabularies[1] == vocabularies[0] | {"coach", "stadium"}
+    assert vocabularies[2] == vocabularies[0] | {"coach"}
+    assert "and 1 without one seen at least 2 times, from random vectors" in caplog.text
+    # learned from a small random start, not the [UNK] vector or zeros
+    weight = model.get_input_embeddings().weight.detach()
+    coach = weight[tokenizer.get_vocab()["coach"]]
+    assert 0 < coach.norm() < weight[tokenizer.get_vocab()["goal"]].norm()
+    assert model.get_input_embeddings().weight.requires_grad
+    with pytest.raises(TextclsError, match="oov_min_count=-1"):
+        build_word_model("lstm", texts, LABELS, word_vectors=str(vectors_file), oov_min_count=-1)
+
+
 def test_build_with_random_vectors_and_bad_settings():
     texts, _ = toy_corpus(10, seed=2)
     model, tokenizer = build_word_model("lstm", texts, LABELS, word_vectors="random", model_kwargs={"embedding_dim": 6})

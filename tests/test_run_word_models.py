@@ -13,6 +13,7 @@ from transformers import pipeline
 import run_classification
 from data_scripts.text_cleaning import stopwords_record
 from textcls_errors import TextclsError
+from training.arguments import parse_arguments
 
 REPO = Path(__file__).resolve().parent.parent
 FOUR_GROUPS = ["alt.atheism", "comp.graphics", "sci.space", "rec.sport.hockey"]
@@ -104,6 +105,8 @@ def test_a_saved_word_model_trains_on_from_its_folder(tmp_path, data_dir):
         ({"model_type": "lstm", "cell": "transformer"}, "cell must be one of lstm, gru, rnn"),
         ({"model_type": "glove", "max_doc_tokens": 0}, "max_doc_tokens=0"),
         ({"model_type": "glove", "do_train": False}, "give its folder as model_name_or_path"),
+        ({"model_type": "glove", "embedding_dropout": 0.2}, "embedding_dropout is word dropout before an RNN"),
+        ({"model_type": "glove", "oov_min_count": -1}, "oov_min_count=-1: expected 0"),
     ],
 )
 def test_bad_word_model_settings_are_clear_errors(tmp_path, settings, message):
@@ -111,6 +114,16 @@ def test_bad_word_model_settings_are_clear_errors(tmp_path, settings, message):
     config.write_text(json.dumps({"dataset_name": "20newsgroups", "output_dir": str(tmp_path / "out"), **settings}))
     with pytest.raises(TextclsError, match=message):
         run_classification.main([str(config)])
+
+
+def test_embedding_dropout_reaches_the_lstm_config(tmp_path):
+    config = tmp_path / "config.json"
+    settings = {"model_type": "lstm", "output_dir": str(tmp_path / "out"), "embedding_dropout": 0.25}
+    config.write_text(json.dumps(settings))
+    model_args = parse_arguments([str(config)])[0]
+    assert run_classification.word_model_settings(model_args)["embedding_dropout"] == 0.25
+    model_args.embedding_dropout = None  # not set: the config's default (no word dropout)
+    assert "embedding_dropout" not in run_classification.word_model_settings(model_args)
 
 
 def tiny_word_run(tmp_path: Path, *overrides: str) -> dict[str, float]:

@@ -117,6 +117,13 @@ class ModelArguments:
         default=20000,
         metadata={"help": "Keep the most frequent training words that have vectors, at most this many."},
     )
+    oov_min_count: int = field(
+        default=0,
+        metadata={
+            "help": "Training words without a pretrained vector: 0 reads them as [UNK]; N >= 1 keeps those seen at "
+            "least N times in the vocabulary (within max_vocab_size), starting from small random vectors."
+        },
+    )
     hidden_sizes: list[int] | None = field(
         default=None, metadata={"help": "glove: sizes of dense layers between the mean and the head (default none)."}
     )
@@ -129,6 +136,13 @@ class ModelArguments:
         metadata={"help": "lstm: document vector from the outputs, 'last' (final states), 'mean' or 'max'."},
     )
     dropout: float = field(default=0.2, metadata={"help": "glove / lstm: dropout before the classification head."})
+    embedding_dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "lstm: word dropout in training, the probability that a token's whole vector is zeroed before "
+            "the recurrent layers (default 0: none)."
+        },
+    )
     use_lora: bool = field(
         default=False,
         metadata={"help": "Train LoRA adapters (peft) on the attention projections instead of the whole backbone."},
@@ -163,6 +177,13 @@ class ModelArguments:
                 "model that trains in full anyway. Remove use_lora, or give model_name_or_path."
             )
         self._check_classifier_head()
+        if self.embedding_dropout is not None and self.model_type != "lstm":
+            raise TextclsError(
+                f"embedding_dropout is word dropout before an RNN's recurrent layers (model_type lstm); got "
+                f"model_type={self.model_type!r}. Remove embedding_dropout, or use dropout."
+            )
+        if self.oov_min_count < 0:
+            raise TextclsError(f"oov_min_count={self.oov_min_count}: expected 0 (no words without a vector) or more")
         if self.max_vocab_size < 1:
             raise TextclsError(f"max_vocab_size={self.max_vocab_size}: expected 1 word or more (e.g. 20000)")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 0:

@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 # Model settings a trial may change: model_init builds every trial's model from them. Other model and data settings
 # (vocabulary, max_seq_length, text cleaning, ...) shape the tokenizer and the tokenized splits, made once.
 TRIAL_MODEL_SETTINGS = (
-    "dropout", "freeze_embeddings", "cell", "hidden_size", "num_layers", "bidirectional", "pooling",
-    "lora_r", "lora_alpha", "lora_dropout", "classifier_dropout",
+    "dropout", "embedding_dropout", "freeze_embeddings", "cell", "hidden_size", "num_layers", "bidirectional",
+    "pooling", "lora_r", "lora_alpha", "lora_dropout", "classifier_dropout",
 )  # fmt: skip
 # TrainingArguments a trial must not change: they decide what the search is, or where it writes.
 FIXED_DURING_SEARCH = (
