@@ -29,11 +29,24 @@ def map_corpus(corpus: DatasetDict, function, *, num_proc: int | None, cache_dir
     mapped = {}
     for split, rows in corpus.items():
         workers = workers_for(len(rows), num_proc)
+        if map_kwargs.get("load_from_cache_file") is False:
+            remove_cache_files(names[split])
         with frozen_heap() if workers else nullcontext():
             mapped[split] = rows.map(
                 function, batched=True, num_proc=workers, cache_file_name=names[split], **map_kwargs
             )
     return DatasetDict(mapped)
+
+
+def remove_cache_files(cache_file_name: str | None) -> None:
+    """The map cache of this name, whole or in shards, deleted before it is computed again. datasets cuts a split
+    into as many shards as an earlier cache of the name has, even when told not to load it: after a one-process
+    cache, `num_proc=2` mapped one shard while the second worker waited (as slow as one process)."""
+    if cache_file_name is None:
+        return
+    path = Path(cache_file_name)
+    for cached in [path, *path.parent.glob(f"{path.stem}_*_of_*{path.suffix}")]:
+        cached.unlink(missing_ok=True)  # a dataset that still maps the file keeps reading it until it lets go
 
 
 @contextmanager

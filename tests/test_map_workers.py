@@ -46,3 +46,20 @@ def test_workers_fork_from_a_frozen_heap_that_is_thawed_after(tmp_path, monkeypa
     assert min(mapped["train"]["frozen"]) > before
     assert mapped["test"]["frozen"] == [before, before]
     assert gc.get_freeze_count() == before
+
+
+def test_recomputing_with_more_workers_maps_in_that_many_shards(tmp_path, monkeypatch):
+    """overwrite_cache after a one-process cache of the same split: datasets would reuse that cache's shard count
+    (one), leaving the second worker idle."""
+    monkeypatch.setattr(map_cache, "MIN_ROWS_PER_WORKER", 3)
+    corpus = DatasetDict(train=Dataset.from_dict({"text": [f"Doc {i} is HERE" for i in range(12)]}))
+    options = TextCleaning(simple_preprocess=True)
+    one = clean_corpus(corpus, options, num_proc=1, cache_dir=str(tmp_path))
+    two = clean_corpus(corpus, options, num_proc=2, cache_dir=str(tmp_path), overwrite_cache=True)
+    assert sorted(path.name.split("_", 1)[1] for path in tmp_path.rglob("train-*.arrow")) == [
+        "00000_of_00002.arrow",
+        "00001_of_00002.arrow",
+    ]  # the one-process file was replaced by two shards
+    assert two["train"]["text"] == one["train"]["text"]
+    again = clean_corpus(corpus, options, num_proc=1, cache_dir=str(tmp_path), overwrite_cache=True)
+    assert again["train"]["text"] == one["train"]["text"] and len(list(tmp_path.rglob("train-*.arrow"))) == 1
