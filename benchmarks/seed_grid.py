@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import json
 import logging
 import os
@@ -153,6 +154,12 @@ def grid_runs(args: argparse.Namespace) -> list[Run]:
     return runs
 
 
+def run_record(run: Run, argv: list[str]) -> dict:
+    """What a run's results depend on, as ARGV_FILE records it: its arguments (checkout-free) and its config's bytes."""
+    config = hashlib.sha256((REPO / "configs" / run.config).read_bytes()).hexdigest()
+    return {"argv": checkout_free(argv), "config_sha256": config}
+
+
 def checkout_free(argv: list[str]) -> list[str]:
     """argv with a shipped config's absolute path as configs/NAME: the same run from another checkout of this
     repository (a worktree, a fresh clone) is the same run, not one whose finished results must be deleted."""
@@ -174,7 +181,11 @@ def run_once(run: Run, args: argparse.Namespace) -> dict[str, float] | str:
         argv += ["--max_train_samples", str(args.max_train_samples)]
     # Results are reused only when they came from these very arguments (a changed sample size or
     # epoch count trains again), wherever this repository is checked out.
-    same_arguments = argv_file.exists() and checkout_free(json.loads(argv_file.read_text())) == checkout_free(argv)
+    # The config's contents count too: a run of an edited config (same path) is another run.
+    recorded = json.loads(argv_file.read_text()) if argv_file.exists() else {}
+    same_arguments = isinstance(recorded, dict) and run_record(run, argv) == recorded | {
+        "argv": checkout_free(recorded.get("argv", []))
+    }
     if results_file.exists() and same_arguments and not args.rerun:
         results = json.loads(results_file.read_text())
         return results | (json.loads(cpu_file.read_text()) if cpu_file.exists() else {})
@@ -188,7 +199,7 @@ def run_once(run: Run, args: argparse.Namespace) -> dict[str, float] | str:
         print(f"   skipped: {error}", flush=True)
         return str(error)
     cpu = {"cpu_seconds": time.process_time() - started_cpu, "torch_threads": torch.get_num_threads()}
-    argv_file.write_text(json.dumps(argv))
+    argv_file.write_text(json.dumps(run_record(run, argv)))
     cpu_file.write_text(json.dumps(cpu))
     return results | cpu
 

@@ -142,7 +142,7 @@ def test_a_finished_run_is_read_back_from_another_checkout_and_changed_arguments
     # the same run recorded by a checkout elsewhere (its config's absolute path differs): read back, not deleted
     argv_file = tmp_path / run.name / seed_grid.ARGV_FILE
     recorded = seed_grid.json.loads(argv_file.read_text())
-    recorded[0] = str(tmp_path / "elsewhere" / "textcls" / "configs" / Path(recorded[0]).name)
+    recorded["argv"][0] = str(tmp_path / "elsewhere" / "textcls" / "configs" / Path(recorded["argv"][0]).name)
     argv_file.write_text(seed_grid.json.dumps(recorded))
     (tmp_path / run.name / "all_results.json").write_text('{"test_accuracy": 0.5}')
     assert seed_grid.run_once(run, args)["test_accuracy"] == 0.5
@@ -152,4 +152,31 @@ def test_a_finished_run_is_read_back_from_another_checkout_and_changed_arguments
         ["--only", "grid", "--output_dir", str(tmp_path), "--max_seq_lengths", "30", "--grid_epochs", "2"]
     )
     assert seed_grid.run_once(seed_grid.grid_runs(args)[0], args)["test_accuracy"] == 0.75
+    assert len(trained) == 2
+
+
+def test_an_edited_config_trains_again(tmp_path, monkeypatch):
+    """Results are kept by config path and arguments; a config whose contents changed since is another run."""
+    repo = tmp_path / "repo"
+    (repo / "configs").mkdir(parents=True)
+    config = repo / "configs" / "lstm_20ng.json"
+    config.write_text((seed_grid.REPO / "configs" / "lstm_20ng.json").read_text())
+    monkeypatch.setattr(seed_grid, "REPO", repo)
+    trained = []
+
+    def main(argv):
+        trained.append(argv)
+        output_dir = Path(argv[argv.index("--output_dir") + 1])
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "all_results.json").write_text('{"test_accuracy": 0.75}')
+        return {"test_accuracy": 0.75}
+
+    monkeypatch.setattr(seed_grid.run_classification, "main", main)
+    args = seed_grid.parse_args(["--only", "grid", "--output_dir", str(tmp_path / "out"), "--max_seq_lengths", "30"])
+    run = seed_grid.grid_runs(args)[0]
+    seed_grid.run_once(run, args)
+    seed_grid.run_once(run, args)
+    assert len(trained) == 1  # unchanged: read back
+    config.write_text(config.read_text().replace('"hidden_size": 128', '"hidden_size": 64'))
+    seed_grid.run_once(run, args)
     assert len(trained) == 2
