@@ -107,6 +107,8 @@ def test_a_saved_word_model_trains_on_from_its_folder(tmp_path, data_dir):
         ({"model_type": "glove", "do_train": False}, "give its folder as model_name_or_path"),
         ({"model_type": "glove", "embedding_dropout": 0.2}, "embedding_dropout is word dropout before an RNN"),
         ({"model_type": "glove", "oov_min_count": -1}, "oov_min_count=-1: expected 0"),
+        ({"model_type": "lstm", "word_vectors": "random", "oov_min_count": 2}, "this run has no pretrained vectors"),
+        ({"model_type": "lstm", "embedding_init": "random", "oov_min_count": 2}, "this run has no pretrained vectors"),
     ],
 )
 def test_bad_word_model_settings_are_clear_errors(tmp_path, settings, message):

@@ -193,6 +193,12 @@ class ModelArguments:
             )
         if self.word_vectors in (None, "random"):
             self.embedding_init = "random"  # one switch for "no pretrained vectors", whichever field said it
+        if self.oov_min_count and self.embedding_init == "random":
+            raise TextclsError(
+                f"oov_min_count={self.oov_min_count} keeps words without a pretrained vector, but this run has no "
+                "pretrained vectors (random embeddings keep every training word, most frequent first, up to "
+                "max_vocab_size). Remove oov_min_count, or give word_vectors."
+            )
 
     def _check_classifier_head(self) -> None:
         if self.classifier_head not in CLASSIFIER_HEADS:
