@@ -145,13 +145,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Reports show the texts as they were, not as the model read them.
     raw_test = corpus["test"] if "test" in corpus else None  # on disk: no copy of the texts
     raw_validation = corpus["validation"]
+    # overwrite_cache recomputes the maps in the first process only: the others then read its fresh cache (the
+    # same content: caches are named by the data and the function) instead of deleting it while it is being read.
+    overwrite_cache = data_args.overwrite_cache and training_args.process_index == 0
     with training_args.main_process_first(desc="cleaning text"):
         corpus = clean_corpus(
             corpus,
             cleaning_args,
             num_proc=data_args.preprocessing_num_workers,
             cache_dir=model_args.cache_dir,
-            overwrite_cache=data_args.overwrite_cache,
+            overwrite_cache=overwrite_cache,
         )
 
     # Model and tokenizer, with the dataset's class names in the config. A search builds a fresh model for every
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             head_tokens=data_args.head_tokens,
             pad_to_max_length=data_args.pad_to_max_length,
             num_proc=data_args.preprocessing_num_workers,
-            overwrite_cache=data_args.overwrite_cache,
+            overwrite_cache=overwrite_cache,
             cache_dir=model_args.cache_dir,
         )
     # Imported here, not at the top: scikit-learn and matplotlib would add seconds to --help and to the first log line.
