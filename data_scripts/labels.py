@@ -73,7 +73,7 @@ def kind_of(value: object) -> str:
 
 def kinds_of(values: Sequence[object]) -> list[str]:
     """`kind_of` each value; a text is read once however often it repeats (a million labels are a few dozen
-    distinct class names: 3 s of a million-row read otherwise)."""
+    distinct class names: 6.7 s of a million-row read otherwise, 0.3 s so)."""
     seen: dict[str, str] = {}
     kinds = []
     for value in values:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -98,14 +99,20 @@ class TorchBackend:
     @torch.no_grad()
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         inputs = {name: torch.from_numpy(array).to(self.device) for name, array in batch.items()}
-        if self.num_threads is None:
+        with self._own_threads():
             return self.model(**inputs).logits.float().cpu().numpy()
-        # torch's thread count is the whole process's: set it for this call only, so that a host process that
-        # opened a classifier keeps its own setting (a toggle costs microseconds, a batch milliseconds).
+
+    @contextmanager
+    def _own_threads(self) -> Iterator[None]:
+        """torch's intra-op thread count belongs to the calling thread (the host script's main thread, typically):
+        set it for this call only, so that the host keeps its own setting (a toggle costs microseconds)."""
+        if self.num_threads is None:
+            yield
+            return
         host_threads = torch.get_num_threads()
         torch.set_num_threads(self.num_threads)
         try:
-            return self.model(**inputs).logits.float().cpu().numpy()
+            yield
         finally:
             torch.set_num_threads(host_threads)
 

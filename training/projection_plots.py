@@ -21,7 +21,8 @@ MISTAKE_COLOUR = "black"
 EXAGGERATION_ITERATIONS = 250
 PLAIN_ITERATIONS = 250
 # A phase ends early once its KL divergence has settled: checked every CHECK_EVERY iterations, it fell by less than
-# 1/5000 of itself per iteration, opt-SNE's stopping rule (Belkina et al. 2019, Nature Communications 10:5415). A few
+# 1/5000 of itself per iteration: opt-SNE's rule for ending the run (Belkina et al. 2019, Nature Communications
+# 10:5415), applied here to each phase (opt-SNE ends early exaggeration by another rule). A few
 # hundred documents settle after 90-160 iterations of each phase; the rest of the 250 changed neither
 # trustworthiness nor the 10-NN accuracy in the map (benchmarks/README.md, t-SNE section).
 CHECK_EVERY = 10
@@ -46,7 +47,8 @@ def tsne_maps(embeddings: np.ndarray, dims: Sequence[int] = (2,), seed: int = 0)
     The neighbour affinities are computed once and shared by all maps of these rows (a 2D and a 3D map of the
     same embeddings). The starting layout depends only on the number of rows, the dimension and `seed`, so two
     calls on the same rows (before and after training) start from the same positions. Each optimisation phase ends
-    when its KL divergence has settled (`UntilSettled`), at most after its 250 iterations.
+    when its KL divergence has settled (`UntilSettled`), at most after its 250 iterations, so the before and after
+    maps may run different numbers of iterations (the separation numbers are computed on the vectors, not the maps).
     """
     from openTSNE import affinity
     from sklearn.decomposition import PCA
