@@ -192,7 +192,12 @@ def take_rows(dataset: Dataset, indices: np.ndarray) -> Dataset:
         if not path.is_file():
             write_rows(table, positions, path)
         rows = MemoryMappedTable.from_file(str(path))
-    return Dataset(rows, info=dataset.info, split=dataset.split, fingerprint=fingerprint)
+    taken = Dataset(rows, info=dataset.info, split=dataset.split, fingerprint=fingerprint)
+    shown = dataset.format  # as `select` would: the rows come back in the format they were asked in
+    if shown["type"] is None and shown["columns"] == dataset.column_names:
+        return taken
+    columns = shown["columns"]
+    return taken.with_format(shown["type"], columns, shown["output_all_columns"], **shown["format_kwargs"])
 
 
 def write_rows(table: pa.Table, positions: pa.Array, path: Path) -> None:

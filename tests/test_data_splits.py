@@ -2,10 +2,12 @@
 
 from collections import Counter
 
+import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from data_scripts import add_validation_split, limit_samples, stratified_sample
+from data_scripts.splits import take_rows
 from textcls_errors import TextclsError
 
 
@@ -173,3 +175,10 @@ def test_rows_taken_batch_by_batch_are_those_of_one_take_in_any_order():
     for positions in [np.arange(3, 60), np.sort(rng.choice(70, 25, replace=False)), rng.integers(0, 70, size=40)]:
         taken = take_from_batches(table, pa.array(positions, pa.uint64()))
         assert taken.to_pydict() == table.take(pa.array(positions)).to_pydict()
+
+
+def test_taken_rows_keep_the_format_they_were_asked_in():
+    rows = Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 0]}).with_format("numpy", columns=["label"])
+    taken = take_rows(rows, np.array([2, 0]))
+    assert taken.format["type"] == "numpy" and taken.format["columns"] == ["label"]
+    assert taken[:]["label"].tolist() == [0, 0]
