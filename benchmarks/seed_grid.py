@@ -10,8 +10,9 @@ The LSTM seed varied the sequence length (30/50/100), the embedding size (50/100
 a simple RNN) and the embeddings (pretrained and frozen, or random and trained); the GloVe seed trained a
 mean-pool classifier on 6 groups. Each point here is one `run_classification.py` run on the 20NG bydate
 split (validation = 10 % of train, seeded; scores on the official test split), next to TF-IDF + LinearSVC
-fitted on the same rows. Finished runs are read back from their output folder, so an interrupted grid
-continues where it stopped (`--rerun` trains them again).
+fitted on the same rows. Finished runs are read back from their output folder when their arguments and their
+config file's contents are those recorded there, so an interrupted grid continues where it stopped (`--rerun`
+trains them again).
 
 Without `--rows` the results file is written whole (every baseline refitted). With `--rows` only the chosen runs
 (names or shell patterns: glove_20ng, grid_lstm_100_50d_frozen, 'grid_*_30_*') are trained and only their table
