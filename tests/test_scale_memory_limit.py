@@ -5,6 +5,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,17 +25,22 @@ def v1_system(tmp_path, memsw=True):
     return mounts, "5:cpu:/\n4:memory:/jobs/ours\n0::/\n", ours, memsw
 
 
-def test_a_v1_group_is_made_inside_our_own_with_the_limit_and_no_swap_beyond_it(tmp_path, monkeypatch):
-    mounts, own, ours, _ = v1_system(tmp_path)
-    # The kernel makes a new group's files; the stand-in makes them when the folder is made.
-    real_mkdir = type(ours).mkdir
+def kernel_files_on_mkdir(monkeypatch, *names: str) -> None:
+    """The kernel makes a new group's files; the stand-in makes them (empty) when a folder is made."""
+    path_type = type(Path())
+    real_mkdir = path_type.mkdir
 
     def mkdir(path, *args, **kwargs):
         real_mkdir(path, *args, **kwargs)
-        for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "cgroup.procs"):
+        for name in names:
             (path / name).write_text("")
 
-    monkeypatch.setattr(type(ours), "mkdir", mkdir)
+    monkeypatch.setattr(path_type, "mkdir", mkdir)
+
+
+def test_a_v1_group_is_made_inside_our_own_with_the_limit_and_no_swap_beyond_it(tmp_path, monkeypatch):
+    mounts, own, ours, _ = v1_system(tmp_path)
+    kernel_files_on_mkdir(monkeypatch, "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "cgroup.procs")
     group = create_memory_cgroup(1800, "run-1", mounts=mounts, own_cgroups=own)
     assert group.folder == ours / "run-1" and group.version == 1
     assert (group.folder / "memory.limit_in_bytes").read_text() == str(1800 * MIB)
@@ -58,14 +64,7 @@ def test_a_v2_group_enables_the_memory_controller_and_forbids_swap(tmp_path, mon
     ours.mkdir(parents=True)
     (ours / "cgroup.controllers").write_text("cpu io memory pids\n")
     (ours / "cgroup.subtree_control").write_text("")
-    real_mkdir = type(ours).mkdir
-
-    def mkdir(path, *args, **kwargs):
-        real_mkdir(path, *args, **kwargs)
-        for name in ("memory.max", "memory.swap.max", "cgroup.procs"):
-            (path / name).write_text("")
-
-    monkeypatch.setattr(type(ours), "mkdir", mkdir)
+    kernel_files_on_mkdir(monkeypatch, "memory.max", "memory.swap.max", "cgroup.procs")
     mounts = f"cgroup2 {tmp_path / 'unified'} cgroup2 rw,relatime 0 0\n"
     group = create_memory_cgroup(500, "run-2", mounts=mounts, own_cgroups="0::/session\n")
     assert group.version == 2
