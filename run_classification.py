@@ -37,6 +37,7 @@ from transformers import (
 import modeling  # noqa: F401  registers the GloVe, RNN and transformer-MLP models with the Auto classes
 from data_scripts import clean_corpus, label_names_of_features, load_corpus, problem_type_of_features
 from data_scripts.augmentation import augment_train_split
+from data_scripts.mapped_pages import release_in_background
 from data_scripts.overlap import split_overlap
 from data_scripts.splits import TextColumn, label_counts, labels_of
 from modeling import problem_types
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             "trained GloVe or RNN model, give its folder as model_name_or_path instead of model_type."
         )
     setup_logging(training_args)
+    # Pages of the corpus's Arrow files leave the process's RSS once read, so it stays flat as the corpus grows.
+    release_in_background()
     if not training_args.do_train:  # evaluate a saved folder: read text as it was trained to, unless told otherwise
         cleaning_args, data_args = evaluation_reading(model_args, cleaning_args, data_args, argv)
     training_args.output_dir = sweep_run_output_dir(training_args.output_dir)  # one folder per W&B sweep run

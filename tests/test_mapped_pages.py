@@ -1,0 +1,107 @@
+"""Pages of read-only Arrow mappings leave the process's RSS once read; the data read again is the same, and writable
+mappings keep what was written to them."""
+
+from __future__ import annotations
+
+import mmap
+import subprocess
+import sys
+import textwrap
+
+import pyarrow as pa
+import pytest
+from datasets import Dataset
+
+from data_scripts import mapped_pages
+from data_scripts.mapped_pages import ReleaseOnGrowth, file_rss_mib, read_only_arrow_mappings, release_mapped_pages
+
+linux_only = pytest.mark.skipif(not mapped_pages.supported(), reason="needs /proc/self/maps and RssFile (Linux)")
+
+MAPS = """\
+7f0000000000-7f0000100000 r--p 00000000 08:01 11 /cache/ag_news/cache-abc.arrow
+7f0000100000-7f0000200000 r--s 00000000 08:01 12 /cache/rows-def.arrow
+7f0000200000-7f0000300000 rw-p 00000000 08:01 13 /cache/written.arrow
+7f0000300000-7f0000400000 r-xp 00000000 08:01 14 /usr/lib/libtorch_cpu.so
+7f0000400000-7f0000500000 rw-p 00000000 00:00 0
+7f0000500000-7f0000600000 r--p 00000000 08:01 15 /data/my file with spaces.arrow
+"""
+
+
+def test_only_read_only_arrow_mappings_are_chosen():
+    assert read_only_arrow_mappings(MAPS) == [
+        (0x7F0000000000, 0x7F0000100000),
+        (0x7F0000100000, 0x7F0000200000),
+        (0x7F0000500000, 0x7F0000600000),
+    ]
+
+
+def arrow_file(path, rows: int = 40_000) -> list[str]:
+    texts = [f"document {i} " + "word " * 300 for i in range(rows)]  # about 60 MB
+    table = pa.table({"text": texts})
+    with pa.OSFile(str(path), "wb") as file, pa.ipc.new_stream(file, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1_000)
+    return texts
+
+
+@linux_only
+def test_released_pages_leave_rss_and_read_back_the_same(tmp_path):
+    texts = arrow_file(tmp_path / "corpus.arrow")
+    dataset = Dataset.from_file(str(tmp_path / "corpus.arrow"))
+    before = file_rss_mib()
+    assert [text for batch in dataset.iter(batch_size=1_000) for text in batch["text"]] == texts
+    grown = file_rss_mib() - before
+    assert grown > 40, f"reading the mapped file should have put its pages in RSS (grew {grown:.0f} MiB)"
+    assert release_mapped_pages() >= 1
+    assert file_rss_mib() - before < grown / 4
+    assert dataset["text"] == texts  # read again from the page cache: same data
+
+
+@linux_only
+def test_writable_mappings_keep_what_was_written(tmp_path):
+    path = tmp_path / "scratch.arrow"
+    path.write_bytes(b"\0" * mmap.PAGESIZE * 4)
+    with open(path, "r+b") as file:
+        private = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)  # rw-p: dropping its pages loses writes
+        private[:5] = b"hello"
+        release_mapped_pages()
+        assert private[:5] == b"hello"
+        private.close()
+
+
+@linux_only
+def test_release_on_growth_waits_for_the_threshold(tmp_path):
+    texts = arrow_file(tmp_path / "corpus.arrow")
+    dataset = Dataset.from_file(str(tmp_path / "corpus.arrow"))
+    releaser = ReleaseOnGrowth(threshold_mib=20)
+    assert not releaser.check()  # nothing read yet
+    assert len(dataset.select(range(100))["text"]) == 100  # a few pages: below the threshold
+    assert not releaser.check()
+    before = file_rss_mib()
+    assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == len(texts)
+    assert releaser.check()
+    assert file_rss_mib() < before + 20
+
+
+@linux_only
+def test_background_thread_keeps_peak_rss_below_the_file(tmp_path):
+    """In a fresh process (the thread starts once per process): reading a 60 MB mapped file slowly, with the thread
+    on, the file-backed RSS never holds most of it."""
+    arrow_file(tmp_path / "corpus.arrow")
+    script = textwrap.dedent(
+        f"""
+        import time
+        from datasets import Dataset
+        from data_scripts.mapped_pages import file_rss_mib, release_in_background
+        assert release_in_background(threshold_mib=8, interval_s=0.02)
+        assert release_in_background()  # a second call starts nothing new
+        dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
+        start = file_rss_mib()
+        highest = 0.0
+        for batch in dataset.iter(batch_size=500):
+            highest = max(highest, file_rss_mib() - start)
+            time.sleep(0.01)
+        print(round(highest))
+        """
+    )
+    highest = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert highest < 40, f"file-backed RSS grew by {highest} MiB while reading a 60 MB file with the thread on"
