@@ -181,9 +181,7 @@ def take_rows(dataset: Dataset, indices: np.ndarray) -> Dataset:
     `BATCH_ROWS` at a time: into an Arrow file next to the dataset's own (named by its fingerprint and the indices,
     so a second run reuses it) when the dataset is on disk, in memory when it is in memory."""
     fingerprint = Hasher.hash((dataset._fingerprint, "take_rows", np.asarray(indices, dtype=np.int64)))
-    positions = pa.array(indices, type=pa.uint64())
-    if dataset._indices is not None:  # already a mapping: the rows of the underlying table
-        positions = dataset._indices.column(0).take(positions)
+    positions = table_positions(dataset, indices)
     table = dataset.data.table
     if not dataset.cache_files:
         rows = InMemoryTable(table.take(positions))
@@ -198,6 +196,15 @@ def take_rows(dataset: Dataset, indices: np.ndarray) -> Dataset:
         return taken
     columns = shown["columns"]
     return taken.with_format(shown["type"], columns, shown["output_all_columns"], **shown["format_kwargs"])
+
+
+def table_positions(dataset: Dataset, indices: np.ndarray) -> pa.Array:
+    """Where the dataset's rows at `indices` are in its Arrow table: through its indices mapping when it has one (a
+    select, shuffle or split), else the indices themselves."""
+    positions = pa.array(indices, type=pa.uint64())
+    if dataset._indices is not None:
+        positions = dataset._indices.column(0).take(positions)
+    return positions
 
 
 def write_rows(table: pa.Table, positions: pa.Array, path: Path) -> None:
