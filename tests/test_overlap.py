@@ -181,7 +181,7 @@ def test_matches_are_confirmed_on_the_texts_the_old_way_read(where, mapped, tmp_
         for rows in corpus.values():  # in any order, with repeats, as training rows are asked for
             indices = rng.integers(0, len(rows), size=25)
             old = [text for texts, _ in overlap.text_batches(rows.select(indices)) for text in texts]
-            assert overlap.texts_at(rows, indices) == old
+            assert overlap.texts_of(overlap.columns_at(rows, indices)) == old
 
 
 @pytest.mark.parametrize("mapped", [False, True])
