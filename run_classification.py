@@ -52,7 +52,7 @@ from training.checkpoints import RecordSettings, checkpoint_to_resume, quiet_fra
 from training.class_separation import (
     automatic_sample_size,
     planned_training_examples,
-    rarest_label_groups,
+    separation_groups,
     stratified_sample,
 )
 from training.distributed import announce_process
@@ -209,28 +209,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if wants_separation and problem_type == problem_types.REGRESSION:
         logger.info("embedding_projection: class separation needs classes and a regression run has none; skipped")
     elif wants_separation:  # too slow in trials
-        groups, group_names, group_note = None, label_names, None
-        if problem_type == problem_types.MULTI_LABEL:  # one colour per document: its rarest label
-            frequency = label_counts(corpus["train"], len(label_names))  # through Arrow, batch by batch
-            groups = partial(rarest_label_groups, label_frequency=frequency)
-            group_names = [*label_names, "(no label)"]
-            group_note = "each document coloured and grouped by its rarest label (training frequency), or (no label)"
-            logger.info("class separation of a multi-label run: %s", group_note)
-        validation_labels = labels_of(tokenized["validation"])
-        sample_groups = validation_labels if groups is None else groups(validation_labels)
+        groups = separation_groups(problem_type, label_names, corpus["train"])
+        if groups.note:
+            logger.info("class separation: %s", groups.note)
+        sample_groups = groups(labels_of(tokenized["validation"]))
         rows = stratified_sample(sample_groups, separation_sample_size(training_args, tokenized), training_args.seed)
         check_separation_sample(sample_groups[rows])
         separation = ClassSeparationCallback(
             tokenized["validation"].select(rows),
             raw_validation.select(rows)["text"],  # the hover texts of the 3D map: as written, not as cleaned
-            group_names,
+            groups.names,
             training_args.output_dir,
             collator,
             batch_size=training_args.per_device_eval_batch_size,
             seed=training_args.seed,
             eval_every=training_args.embedding_eval_every,
             groups=groups,
-            group_note=group_note,
+            group_note=groups.note,
         )
         callbacks.append(separation)
     tuning = None

@@ -19,7 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
+
+from data_scripts.splits import table_positions, take_from_batches
 
 logger = logging.getLogger(__name__)
 
@@ -34,16 +37,36 @@ def normalised(text: str) -> str:
     return " ".join(text.split())
 
 
+def checked_columns(rows: Dataset) -> list[str]:
+    """The columns that make a row's compared text: `text`, and `text_pair` for a sentence pair."""
+    return ["text", *(["text_pair"] if "text_pair" in rows.column_names else [])]
+
+
+def texts_of(batch: pa.Table | pa.RecordBatch) -> list[str]:
+    """Each row's compared text: a sentence pair is one example, its two texts joined by a NUL character."""
+    texts = batch.column("text").to_pylist()
+    if "text_pair" in batch.schema.names:
+        texts = [f"{a}\x00{b}" for a, b in zip(texts, batch.column("text_pair").to_pylist(), strict=True)]
+    return texts
+
+
 def text_batches(rows: Dataset) -> Iterator[tuple[list[str], pa.Array]]:
-    """(texts, label column) of `BATCH` rows at a time, read through Arrow. A sentence pair is one example: its two
-    texts joined by a NUL character are its text."""
-    pairs = "text_pair" in rows.column_names
-    columns = ["text", "label", *(["text_pair"] if pairs else [])]
-    for batch in rows.select_columns(columns).with_format("arrow").iter(batch_size=BATCH):
-        texts = batch.column("text").to_pylist()
-        if pairs:
-            texts = [f"{a}\x00{b}" for a, b in zip(texts, batch.column("text_pair").to_pylist(), strict=True)]
-        yield texts, batch.column("label")
+    """(texts, label column) of `BATCH` rows at a time, read through Arrow."""
+    for batch in rows.select_columns([*checked_columns(rows), "label"]).with_format("arrow").iter(batch_size=BATCH):
+        yield texts_of(batch), batch.column("label")
+
+
+def columns_at(rows: Dataset, indices: np.ndarray) -> pa.Table:
+    """The compared columns of the rows at `indices`, in that order, taken from the record batches they are in (a
+    `select` and iteration would gather one Arrow slice per row behind the indices mapping)."""
+    table = rows.data.table.select(checked_columns(rows))
+    return take_from_batches(table, table_positions(rows, indices))
+
+
+def identical(ours: pa.Table, theirs: pa.Table) -> np.ndarray:
+    """Per row: are all its compared columns equal as stored (then they are equal normalised too)?"""
+    same = [pc.equal(ours[name], theirs[name]).fill_null(False) for name in ours.column_names]
+    return np.logical_and.reduce([column.to_numpy(zero_copy_only=False) for column in same])
 
 
 class LabelCodes:
@@ -105,11 +128,12 @@ def confirm_matches(split_rows: Dataset, train: Dataset, rows: np.ndarray, train
     """Compare the normalised texts of split rows with the training rows whose hash they share; a difference (a
     hash collision, about 1 in 10^26 for a million rows) stops the run rather than count a row wrongly."""
     for start in range(0, len(rows), BATCH):
-        ours = [text for texts, _ in text_batches(split_rows.select(rows[start : start + BATCH])) for text in texts]
-        theirs = [text for texts, _ in text_batches(train.select(train_rows[start : start + BATCH])) for text in texts]
-        for row, train_row, text, train_text in zip(
-            rows[start : start + BATCH], train_rows[start : start + BATCH], ours, theirs, strict=True
-        ):
+        batch_rows, batch_train_rows = rows[start : start + BATCH], train_rows[start : start + BATCH]
+        ours, theirs = columns_at(split_rows, batch_rows), columns_at(train, batch_train_rows)
+        differ = pa.array(np.flatnonzero(~identical(ours, theirs)), type=pa.int64())  # only these need normalising
+        ours, theirs = texts_of(ours.take(differ)), texts_of(theirs.take(differ))
+        for position, text, train_text in zip(differ.to_numpy(), ours, theirs, strict=True):
+            row, train_row = batch_rows[position], batch_train_rows[position]
             if normalised(text) != normalised(train_text):
                 raise RuntimeError(
                     f"overlap check: row {row} and training row {train_row} have the same 16-byte hash but "

@@ -1,6 +1,7 @@
 """Validation split and stratified sampling (data_scripts/splits.py), on small in-memory data."""
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,14 +152,14 @@ def test_held_out_splits_hold_their_rows_not_an_indices_mapping(where, tmp_path)
 def test_a_second_split_of_the_same_rows_reuses_their_files(tmp_path):
     data = on_disk(make_dataset({"a": 60, "b": 40}), tmp_path)
     first = add_validation_split(DatasetDict(train=data), 10.0, seed=0)
-    files = {path: path.stat().st_mtime_ns for path in tmp_path.glob("rows-*.arrow")}
+    files = {path: path.stat().st_mtime_ns for path in tmp_path.glob("cache-rows-*.arrow")}
     assert {first[name].cache_files[0]["filename"] for name in first} == {str(path) for path in files}
     again = add_validation_split(DatasetDict(train=data), 10.0, seed=0)
-    assert {path: path.stat().st_mtime_ns for path in tmp_path.glob("rows-*.arrow")} == files
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.glob("cache-rows-*.arrow")} == files
     assert [again[name]._fingerprint for name in again] == [first[name]._fingerprint for name in first]
     other = add_validation_split(DatasetDict(train=data), 10.0, seed=1)  # other rows: other files, other names
     assert other["train"]._fingerprint != first["train"]._fingerprint
-    assert len(list(tmp_path.glob("rows-*.arrow"))) == 4
+    assert len(list(tmp_path.glob("cache-rows-*.arrow"))) == 4
 
 
 def test_rows_taken_batch_by_batch_are_those_of_one_take_in_any_order():
@@ -182,3 +183,29 @@ def test_taken_rows_keep_the_format_they_were_asked_in():
     taken = take_rows(rows, np.array([2, 0]))
     assert taken.format["type"] == "numpy" and taken.format["columns"] == ["label"]
     assert taken[:]["label"].tolist() == [0, 0]
+
+
+def test_datasets_cleanup_removes_stale_row_copies_and_keeps_the_one_in_use(tmp_path):
+    # A seed grid on a large corpus left a copy of train per seed; datasets' own cleanup now removes old ones.
+    data = on_disk(make_dataset({"a": 60, "b": 40}), tmp_path)
+    stale = add_validation_split(DatasetDict(train=data), 10.0, seed=0)
+    stale_files = {Path(stale[name].cache_files[0]["filename"]) for name in stale}
+    current = add_validation_split(DatasetDict(train=data), 10.0, seed=1)
+    in_use = Path(current["train"].cache_files[0]["filename"])
+    assert current["train"].cleanup_cache_files() >= len(stale_files)
+    assert not any(path.exists() for path in stale_files)
+    assert in_use.is_file() and (tmp_path / "corpus.arrow").is_file()  # the corpus's own file is not a cache file
+    assert current["train"]["text"] == [text for text in data["text"] if text not in set(current["validation"]["text"])]
+
+
+def test_a_row_copy_named_by_an_older_version_is_not_read(tmp_path):
+    data = on_disk(make_dataset({"a": 60, "b": 40}), tmp_path)
+    first = add_validation_split(DatasetDict(train=data), 10.0, seed=0)
+    expected = {name: first[name]["text"] for name in first}
+    copies = [Path(first[name].cache_files[0]["filename"]) for name in first]
+    del first
+    for path in copies:  # the same copies under the old name, unreadable, and none under the new one
+        path.unlink()
+        (tmp_path / path.name.removeprefix("cache-")).write_bytes(b"not an Arrow file")
+    again = add_validation_split(DatasetDict(train=data), 10.0, seed=0)
+    assert {name: again[name]["text"] for name in again} == expected

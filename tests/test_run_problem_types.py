@@ -219,3 +219,25 @@ def test_multi_label_class_separation_colours_by_the_rarest_label(tmp_path, data
     assert (tmp_path / "out" / "embeddings_tsne.png").is_file()
     # the after map circles the decisions the saved model makes: thresholds tuned before it is drawn
     assert record["decision_thresholds"] == saved_config(tmp_path)["decision_thresholds"]
+
+
+def test_standalone_projection_of_a_multi_label_folder_groups_as_training_did(tmp_path, data, bert_dir):
+    from training.project_embeddings import main as project_embeddings
+
+    run(tmp_path, "glove", data, bert_dir, label_column="topics", embedding_projection=True, do_predict=False)
+    trained = json.loads((tmp_path / "out" / "embedding_separation.json").read_text())
+    projected = project_embeddings(["--model_dir", str(tmp_path / "out"), str(tmp_path / "config.json"), "--no_3d"])
+    # the same 30 validation documents, grouped by their rarest label, embedded by the same saved model
+    assert projected["groups"] == trained["groups"] and projected["documents"] == trained["documents"] == 30
+    for name in ("silhouette", "knn_accuracy", "davies_bouldin"):
+        assert projected[f"embedding_{name}"] == pytest.approx(trained[f"embedding_{name}_after"], abs=1e-5)
+    assert 0 <= projected["accuracy"] <= 1
+    assert (tmp_path / "out" / "projection_validation" / "embeddings_tsne.png").stat().st_size > 10_000
+
+
+def test_standalone_projection_of_a_regression_folder_says_it_has_no_classes(tmp_path, data, bert_dir):
+    from training.project_embeddings import main as project_embeddings
+
+    run(tmp_path, "glove", data, bert_dir, label_column="score", do_predict=False)
+    with pytest.raises(TextclsError, match="class separation needs classes, and a regression model has none"):
+        project_embeddings(["--model_dir", str(tmp_path / "out"), str(tmp_path / "config.json"), "--no_3d"])

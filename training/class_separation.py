@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ import torch
 from datasets import Dataset
 from torch.utils.data import DataLoader
 
-from data_scripts.splits import sample_indices
+from data_scripts.labels import multi_hot
+from data_scripts.splits import label_counts, labels_of, sample_indices
 from modeling import problem_types
 from textcls_errors import TextclsError
 
@@ -109,6 +111,50 @@ def _restore_mode(model: torch.nn.Module, was_training: bool):
         yield
     finally:
         model.train(was_training)
+
+
+@dataclass
+class SeparationGroups:
+    """What the maps colour by and the separation numbers group by: the classes of a single-label run; for a
+    multi-label run (`label_frequency` set), each document's rarest label or "(no label)"."""
+
+    names: list[str]
+    label_frequency: np.ndarray | None = None
+    note: str | None = None
+
+    def __call__(self, targets: np.ndarray) -> np.ndarray:
+        """The group of each document from the model's targets or decisions: class ids, or rows of 0/1 labels."""
+        if self.label_frequency is None:
+            return np.asarray(targets)
+        return rarest_label_groups(targets, self.label_frequency)
+
+    def of_rows(self, rows: Dataset) -> np.ndarray:
+        """The group of each row of a corpus split, its labels as the corpus stores them (a class id, or a list of
+        label ids before tokenization makes them 0/1 rows)."""
+        labels = labels_of(rows)
+        if self.label_frequency is None:
+            return labels
+        return self(multi_hot(labels, len(self.label_frequency)))
+
+
+def separation_groups(problem_type: str, label_names: Sequence[str], train: Dataset) -> SeparationGroups:
+    """How a run of this problem type groups its documents for the maps and numbers; `train` gives a multi-label
+    run's label frequencies. A regression run has no classes to separate: refused."""
+    if problem_type == problem_types.REGRESSION:
+        raise TextclsError("class separation needs classes, and a regression model has none: it is not measured")
+    if problem_type != problem_types.MULTI_LABEL:
+        return SeparationGroups(list(label_names))
+    return SeparationGroups(
+        [*label_names, "(no label)"],
+        label_counts(train, len(label_names)),  # through Arrow, batch by batch
+        "each document coloured and grouped by its rarest label (training frequency), or (no label)",
+    )
+
+
+def mistakes(predictions: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Whether each document's decision differs from its gold label (any label of a multi-label row)."""
+    differs = np.asarray(predictions) != np.asarray(gold)
+    return differs.any(axis=1) if differs.ndim == 2 else differs
 
 
 def rarest_label_groups(label_matrix: np.ndarray, label_frequency: Sequence[float]) -> np.ndarray:

@@ -13,7 +13,7 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 from training import wandb_media
-from training.class_separation import document_embeddings, separation_metrics
+from training.class_separation import document_embeddings, mistakes, separation_metrics
 from training.projection_plots import plot_projections, tsne_maps, tsne_projection, write_projection_html
 
 logger = logging.getLogger(__name__)
@@ -35,9 +35,9 @@ class ClassSeparationCallback(TrainerCallback):
     Only the main process embeds the whole sample and writes: no rows are split across processes, so none is
     counted twice, and the others go on training (they wait for it at the next synchronisation).
 
-    Multi-label: `groups` maps 0/1 label rows to one group per document (e.g. `rarest_label_groups`), whose names
-    are `label_names`; colours and separation numbers use the groups, and a document is circled as a mistake when
-    its predicted label set differs from its gold one. `group_note` says so in embedding_separation.json.
+    Multi-label: `groups` maps 0/1 label rows to one group per document (`class_separation.separation_groups`),
+    whose names are `label_names`; colours and separation numbers use the groups, and a document is circled as a
+    mistake when its predicted label set differs from its gold one. `group_note` says so in embedding_separation.json.
     """
 
     def __init__(
@@ -153,9 +153,7 @@ class ClassSeparationCallback(TrainerCallback):
         logger.info("class separation of %d validation documents: %s", len(self.labels), self.results)
 
     def _mistakes(self, predictions: np.ndarray) -> np.ndarray:
-        """Whether each document's decision differs from its gold label (any label of a multi-label row)."""
-        differs = np.asarray(predictions) != self.gold
-        return differs.any(axis=1) if differs.ndim == 2 else differs
+        return mistakes(predictions, self.gold)
 
     def _grouped(self, predictions: np.ndarray) -> np.ndarray:
         """Decisions as the groups the maps colour by (the predicted classes themselves when single-label)."""

@@ -7,7 +7,8 @@ For models trained before the embedding callback existed, or to look at another 
 The config (and any run_classification.py flags after it) says which corpus to read, as for training; the
 model folder gives the model, its tokenizer and the word-level cleaning it was trained with. Writes
 `embeddings_tsne.png`, `embeddings_tsne_3d.html` and `embedding_separation.json` to `--projection_dir`
-(default `MODEL_DIR/projection_SPLIT`).
+(default `MODEL_DIR/projection_SPLIT`). A multi-label model's documents are grouped as training groups them
+(`class_separation.separation_groups`: by their rarest label); a regression model has no classes and is refused.
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ from transformers import AutoTokenizer, DataCollatorWithPadding
 
 import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto classes
 from data_scripts import clean_corpus, load_corpus
+from data_scripts.labels import label_names_of_features, problem_type_of_features
+from data_scripts.splits import labels_of
 from modeling.label_mapping import check_classes, fit_output_rows, saved_label_names
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError, run_cli
 from training.arguments import parse_arguments, read_config
 from training.class_separation import (
     SAMPLE_CAP,
+    SeparationGroups,
     automatic_sample_size,
     document_embeddings,
+    mistakes,
     recorded_training_examples,
+    separation_groups,
     separation_metrics,
     stratified_sample,
 )
@@ -72,9 +78,9 @@ class EmbeddedSample:
 
     vectors: np.ndarray
     predictions: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray  # the model's targets: class ids, or rows of 0/1 labels (multi-label)
     texts: list[str]
-    label_names: list[str]
+    groups: SeparationGroups  # what the maps colour by and the numbers group by
     seed: int
 
 
@@ -83,7 +89,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_dir = Path(options.model_dir)
     started = time.perf_counter()
     embedded = embed_saved_model(options, rest)
-    vectors, predictions, labels, seed = embedded.vectors, embedded.predictions, embedded.labels, embedded.seed
+    vectors, groups, seed = embedded.vectors, embedded.groups, embedded.seed
+    labels, decided = groups(embedded.labels), groups(embedded.predictions)
+    wrong = mistakes(embedded.predictions, embedded.labels)
     metrics = separation_metrics(vectors, labels, seed)
     out = Path(options.projection_dir or model_dir / f"projection_{options.split}")
     out.mkdir(parents=True, exist_ok=True)
@@ -92,26 +100,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         out / "embeddings_tsne.png",
         [(f"{model_dir.name}, {options.split} split", maps[2], metrics)],
         labels,
-        embedded.label_names,
-        predictions != labels,
+        groups.names,
+        wrong,
     )
     if not options.no_3d:
         write_projection_html(
             out / "embeddings_tsne_3d.html",
             maps[3],
             labels,
-            embedded.label_names,
+            groups.names,
             embedded.texts,
-            predictions,
+            decided,
             title=f"{model_dir.name}: t-SNE of {len(labels)} {options.split} documents",
         )
     results = {
         "split": options.split,
         "documents": len(labels),
         **{f"embedding_{name}": value for name, value in metrics.items()},
-        "accuracy": float((predictions == labels).mean()),
+        "accuracy": float(1 - wrong.mean()),  # multi-label: the share of documents with every label right
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if groups.note:
+        results["groups"] = groups.note
     (out / "embedding_separation.json").write_text(json.dumps(results, indent=2) + "\n")
     logger.info("wrote %s: %s", out, results)
     return results
@@ -160,11 +170,14 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     corpus = load_corpus(data_args.dataset_name, **settings, seed=seed, cache_dir=model_args.cache_dir)
     if options.split not in corpus:
         raise TextclsError(f"the corpus has no {options.split!r} split; it has {', '.join(corpus)}")
-    label_names = corpus[options.split].features["label"].names
+    features = corpus[options.split].features
+    label_names = label_names_of_features(features)
+    # a multi-label run groups its documents by their rarest label, as training does; regression is refused
+    groups = separation_groups(problem_type_of_features(features), label_names, corpus["train"])
     # Classes are matched by name: a model saved in another class order has its output rows put in this order.
     fit_output_rows(model, check_classes(str(model_dir), saved_label_names(model.config), label_names), str(model_dir))
     rows = corpus[options.split]
-    rows = rows.select(stratified_sample(rows["label"], sample_size(options), seed))
+    rows = rows.select(stratified_sample(groups.of_rows(rows), sample_size(options), seed))
     texts = list(rows["text"])
 
     # The model read its training text through the cleaning recorded in its config: read this text alike.
@@ -185,7 +198,7 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
     vectors, predictions = document_embeddings(
         model, sample, DataCollatorWithPadding(tokenizer), options.batch_size, with_predictions=True
     )
-    return EmbeddedSample(vectors, predictions, np.asarray(sample["label"]), texts, list(label_names), seed)
+    return EmbeddedSample(vectors, predictions, labels_of(sample), texts, groups, seed)
 
 
 if __name__ == "__main__":
