@@ -24,6 +24,7 @@ STATUS = Path("/proc/self/status")
 
 _started: threading.Thread | None = None
 _start_lock = threading.Lock()
+_releaser: ReleaseOnGrowth | None = None  # the background thread's; also asked by `release_if_grown`
 
 
 def read_only_arrow_mappings(maps: str) -> list[tuple[int, int]]:
@@ -90,14 +91,14 @@ class ReleaseOnGrowth:
 def release_in_background(threshold_mib: float = 64, interval_s: float = 0.25) -> bool:
     """Start, once per process, a daemon thread that runs `ReleaseOnGrowth(threshold_mib).check()` every
     `interval_s` (it reads one /proc file). Returns whether such a thread runs."""
-    global _started
+    global _started, _releaser
     with _start_lock:
         if _started is not None and _started.is_alive():
             return True
         if not supported():
             return False
         _madvise()
-        releaser = ReleaseOnGrowth(threshold_mib)
+        releaser = _releaser = ReleaseOnGrowth(threshold_mib)
 
         def watch() -> None:  # lives as long as the process
             while True:
@@ -107,3 +108,12 @@ def release_in_background(threshold_mib: float = 64, interval_s: float = 0.25) -
         _started = threading.Thread(target=watch, name="release-mapped-pages", daemon=True)
         _started.start()
         return True
+
+
+def release_if_grown() -> None:
+    """For loops that read mapped pages at random, faster than the thread looks: for each page read the kernel maps
+    the cached pages around it too (fault-around, 64 KB), so a take of 100,000 scattered rows put a whole 1.2 GB file
+    in RSS within 0.2 s. They call this between pieces; it costs one /proc read unless there is something to release.
+    Does nothing unless `release_in_background` has started in this process."""
+    if _releaser is not None:
+        _releaser.check()

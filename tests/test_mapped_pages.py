@@ -105,3 +105,31 @@ def test_background_thread_keeps_peak_rss_below_the_file(tmp_path):
     )
     highest = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
     assert highest < 40, f"file-backed RSS grew by {highest} MiB while reading a 60 MB file with the thread on"
+
+
+@linux_only
+def test_scattered_takes_release_as_they_go(tmp_path):
+    """A take of rows scattered over a mapped file maps nearly all of it at once (the kernel maps the pages around
+    each one read), faster than the thread looks: take_from_batches asks for a release between record batches. The
+    thread is started with an interval too long to act, so only those calls can keep the peak down."""
+    arrow_file(tmp_path / "corpus.arrow")
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, pyarrow as pa
+        from datasets import Dataset
+        from data_scripts.mapped_pages import release_in_background
+        from data_scripts.splits import take_from_batches
+        def status(key):
+            return next(int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith(key))
+        assert release_in_background(threshold_mib=8, interval_s=3600)
+        table = Dataset.from_file({str(tmp_path / "corpus.arrow")!r}).data.table
+        positions = np.sort(np.random.default_rng(0).choice(len(table), len(table) // 10, replace=False))
+        start = status("VmRSS:")
+        taken = take_from_batches(table, pa.array(positions, type=pa.uint64()))
+        grown = status("VmHWM:") - start
+        assert taken.column("text").to_pylist() == [table.slice(row, 1).column("text")[0].as_py() for row in positions]
+        print(round(grown))
+        """
+    )
+    grown = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert grown < 30, f"peak RSS grew by {grown} MiB during a take of a tenth of a 60 MB file's rows"
