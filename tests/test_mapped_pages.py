@@ -10,10 +10,9 @@ import textwrap
 
 import pyarrow as pa
 import pytest
-from datasets import Dataset
 
 from data_scripts import mapped_pages
-from data_scripts.mapped_pages import ReleaseOnGrowth, file_rss_mib, read_only_arrow_mappings, release_mapped_pages
+from data_scripts.mapped_pages import read_only_arrow_mappings, release_mapped_pages
 
 linux_only = pytest.mark.skipif(not mapped_pages.supported(), reason="needs /proc/self/maps and RssFile (Linux)")
 
@@ -43,17 +42,32 @@ def arrow_file(path, rows: int = 40_000) -> list[str]:
     return texts
 
 
+def in_fresh_process(code: str) -> str:
+    """Run `code` in a new interpreter and return what it prints: RSS figures must not see the background thread
+    that any run_classification.main() of the same test process has started."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 @linux_only
 def test_released_pages_leave_rss_and_read_back_the_same(tmp_path):
-    texts = arrow_file(tmp_path / "corpus.arrow")
-    dataset = Dataset.from_file(str(tmp_path / "corpus.arrow"))
-    before = file_rss_mib()
-    assert [text for batch in dataset.iter(batch_size=1_000) for text in batch["text"]] == texts
-    grown = file_rss_mib() - before
-    assert grown > 40, f"reading the mapped file should have put its pages in RSS (grew {grown:.0f} MiB)"
-    assert release_mapped_pages() >= 1
-    assert file_rss_mib() - before < grown / 4
-    assert dataset["text"] == texts  # read again from the page cache: same data
+    arrow_file(tmp_path / "corpus.arrow")
+    in_fresh_process(
+        f"""
+        from datasets import Dataset
+        from data_scripts.mapped_pages import file_rss_mib, release_mapped_pages
+        dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
+        before = file_rss_mib()
+        texts = [text for batch in dataset.iter(batch_size=1_000) for text in batch["text"]]
+        grown = file_rss_mib() - before
+        assert grown > 40, f"reading the mapped file should have put its pages in RSS (grew {{grown:.0f}} MiB)"
+        assert release_mapped_pages() >= 1
+        assert file_rss_mib() - before < grown / 4
+        assert dataset["text"] == texts  # read again from the page cache: the same data
+        assert texts[12_345].startswith("document 12345 ")
+        """
+    )
 
 
 @linux_only
@@ -70,16 +84,22 @@ def test_writable_mappings_keep_what_was_written(tmp_path):
 
 @linux_only
 def test_release_on_growth_waits_for_the_threshold(tmp_path):
-    texts = arrow_file(tmp_path / "corpus.arrow")
-    dataset = Dataset.from_file(str(tmp_path / "corpus.arrow"))
-    releaser = ReleaseOnGrowth(threshold_mib=20)
-    assert not releaser.check()  # nothing read yet
-    assert len(dataset.select(range(100))["text"]) == 100  # a few pages: below the threshold
-    assert not releaser.check()
-    before = file_rss_mib()
-    assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == len(texts)
-    assert releaser.check()
-    assert file_rss_mib() < before + 20
+    arrow_file(tmp_path / "corpus.arrow")
+    in_fresh_process(
+        f"""
+        from datasets import Dataset
+        from data_scripts.mapped_pages import ReleaseOnGrowth, file_rss_mib
+        dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
+        releaser = ReleaseOnGrowth(threshold_mib=20)
+        assert not releaser.check()  # nothing read yet
+        assert len(dataset.select(range(100))["text"]) == 100  # a few pages: below the threshold
+        assert not releaser.check()
+        before = file_rss_mib()
+        assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == 40_000
+        assert releaser.check()
+        assert file_rss_mib() < before + 20
+        """
+    )
 
 
 @linux_only
@@ -87,8 +107,7 @@ def test_background_thread_keeps_peak_rss_below_the_file(tmp_path):
     """In a fresh process (the thread starts once per process): reading a 60 MB mapped file slowly, with the thread
     on, the file-backed RSS never holds most of it."""
     arrow_file(tmp_path / "corpus.arrow")
-    script = textwrap.dedent(
-        f"""
+    script = f"""
         import time
         from datasets import Dataset
         from data_scripts.mapped_pages import file_rss_mib, release_in_background
@@ -102,8 +121,7 @@ def test_background_thread_keeps_peak_rss_below_the_file(tmp_path):
             time.sleep(0.01)
         print(round(highest))
         """
-    )
-    highest = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    highest = int(in_fresh_process(script))
     assert highest < 40, f"file-backed RSS grew by {highest} MiB while reading a 60 MB file with the thread on"
 
 
@@ -113,8 +131,7 @@ def test_scattered_takes_release_as_they_go(tmp_path):
     each one read), faster than the thread looks: take_from_batches asks for a release between record batches. The
     thread is started with an interval too long to act, so only those calls can keep the peak down."""
     arrow_file(tmp_path / "corpus.arrow")
-    script = textwrap.dedent(
-        f"""
+    script = f"""
         import numpy as np, pyarrow as pa
         from datasets import Dataset
         from data_scripts.mapped_pages import release_in_background
@@ -130,6 +147,5 @@ def test_scattered_takes_release_as_they_go(tmp_path):
         assert taken.column("text").to_pylist() == [table.slice(row, 1).column("text")[0].as_py() for row in positions]
         print(round(grown))
         """
-    )
-    grown = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    grown = int(in_fresh_process(script))
     assert grown < 30, f"peak RSS grew by {grown} MiB during a take of a tenth of a 60 MB file's rows"
