@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ STATUS = Path("/proc/self/status")
 _started: threading.Thread | None = None
 _start_lock = threading.Lock()
 _releaser: ReleaseOnGrowth | None = None  # the background thread's; also asked by `release_if_grown`
+_settings: tuple[float, float] | None = None  # (threshold_mib, interval_s) of the running thread
 
 
 def read_only_arrow_mappings(maps: str) -> list[tuple[int, int]]:
@@ -91,13 +93,16 @@ class ReleaseOnGrowth:
 def release_in_background(threshold_mib: float = 64, interval_s: float = 0.25) -> bool:
     """Start, once per process, a daemon thread that runs `ReleaseOnGrowth(threshold_mib).check()` every
     `interval_s` (it reads one /proc file). Returns whether such a thread runs."""
-    global _started, _releaser
+    global _started, _releaser, _settings
     with _start_lock:
         if _started is not None and _started.is_alive():
             return True
         if not supported():
             return False
         _madvise()
+        if _settings is None:  # a forked process (datasets' map workers, DataLoader workers) gets a thread too
+            os.register_at_fork(after_in_child=_restart_in_child)
+        _settings = (threshold_mib, interval_s)
         releaser = _releaser = ReleaseOnGrowth(threshold_mib)
 
         def watch() -> None:  # lives as long as the process
@@ -108,6 +113,14 @@ def release_in_background(threshold_mib: float = 64, interval_s: float = 0.25) -
         _started = threading.Thread(target=watch, name="release-mapped-pages", daemon=True)
         _started.start()
         return True
+
+
+def _restart_in_child() -> None:
+    """After a fork: threads do not survive one, and the parent's lock may have been held by another of its
+    threads."""
+    global _start_lock, _started, _releaser
+    _start_lock, _started, _releaser = threading.Lock(), None, None
+    release_in_background(*_settings)
 
 
 def release_if_grown() -> None:

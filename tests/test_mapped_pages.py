@@ -149,3 +149,23 @@ def test_scattered_takes_release_as_they_go(tmp_path):
         """
     grown = int(in_fresh_process(script))
     assert grown < 30, f"peak RSS grew by {grown} MiB during a take of a tenth of a 60 MB file's rows"
+
+
+@linux_only
+def test_a_forked_process_releases_its_own_pages_too():
+    """datasets' map workers and DataLoader workers are forked from the run; a thread does not survive a fork."""
+    assert (
+        in_fresh_process(
+            """
+        import os, threading
+        from data_scripts import mapped_pages
+        assert mapped_pages.release_in_background()
+        pid = os.fork()
+        if pid == 0:
+            running = [thread.name for thread in threading.enumerate() if thread.is_alive()]
+            os._exit(0 if "release-mapped-pages" in running and mapped_pages._releaser is not None else 1)
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        """
+        ).strip()
+        == "0"
+    )
