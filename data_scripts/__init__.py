@@ -13,6 +13,7 @@ from datasets import DatasetDict
 from data_scripts.ag_news import load_ag_news, read_ag_news_csv_dir
 from data_scripts.labels import label_names_of_features, problem_type_of_features
 from data_scripts.local_files import load_local_files
+from data_scripts.mapped_pages import watch
 from data_scripts.splits import (
     add_held_out_split,
     add_validation_split,
@@ -173,4 +174,6 @@ def load_corpus(
     if test_split_percentage is not None:
         corpus = add_held_out_split(corpus, "test", test_split_percentage, seed)
     corpus = add_validation_split(corpus, validation_split_percentage, seed)
-    return limit_samples(corpus, **limits, seed=seed)
+    corpus = limit_samples(corpus, **limits, seed=seed)
+    watch(corpus)  # its pages leave the run's RSS once read (data_scripts.mapped_pages)
+    return corpus

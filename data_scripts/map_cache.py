@@ -11,6 +11,8 @@ import datasets
 from datasets import DatasetDict
 from datasets.fingerprint import Hasher
 
+from data_scripts.mapped_pages import watch
+
 # A map worker costs seconds to start (fork, its shard, the function's first imports): a split with fewer rows
 # than this per worker is mapped by fewer workers (measured: 1,000-row splits took longer with 2 workers than 1).
 MIN_ROWS_PER_WORKER = 5_000
@@ -35,7 +37,9 @@ def map_corpus(corpus: DatasetDict, function, *, num_proc: int | None, cache_dir
             mapped[split] = rows.map(
                 function, batched=True, num_proc=workers, cache_file_name=names[split], **map_kwargs
             )
-    return DatasetDict(mapped)
+    mapped = DatasetDict(mapped)
+    watch(mapped)  # its pages leave the run's RSS once read (data_scripts.mapped_pages)
+    return mapped
 
 
 def remove_cache_files(cache_file_name: str | None) -> None:

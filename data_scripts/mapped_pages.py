@@ -3,34 +3,57 @@
 datasets memory-maps its Arrow files, and every page a pass reads stays mapped in the process, so its RSS grows
 with the corpus: a run over a million rows showed 4.4 GB of RSS for 1.2 GB of its own memory (huggingface/datasets
 #4528 describes the same). Those pages are clean page cache that the kernel could drop, but tools that watch RSS
-(job schedulers, container monitors, `top`) see the whole corpus. Here a thread tells the kernel, whenever the
-process's file-backed RSS has grown by `threshold_mib`, that the read-only Arrow mappings' pages are not needed
-(`madvise(MADV_DONTNEED)`): they leave the process's RSS and stay in the page cache, so reading them again costs a
-minor fault, not a disk read. Writable mappings are never touched (dropping their pages would lose writes).
-Linux only; elsewhere nothing is started.
+(job schedulers, container monitors, `top`) see the whole corpus. Here the run tells the kernel that the pages of the
+datasets it watches are not needed (`madvise(MADV_DONTNEED)`) whenever its file-backed RSS has grown by a threshold:
+they leave the process's RSS and stay in the page cache, so reading them again costs a minor fault, not a disk read.
+
+Only memory the caller holds is advised: the buffers of tables it has a reference to, and of those only the pages
+that lie in a read-only mapping of an `.arrow` file. Advising addresses read from /proc/self/maps alone would race
+with the table being freed and the addresses reused for new memory, which DONTNEED would silently zero. Linux only;
+elsewhere nothing is started and nothing is advised.
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import functools
+import mmap
 import os
 import threading
 import time
+import weakref
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-MADV_DONTNEED = 4  # Linux's value on every architecture it runs on
+import pyarrow as pa
+from datasets import Dataset, DatasetDict
+
 MAPS = Path("/proc/self/maps")
 STATUS = Path("/proc/self/status")
+PAGE = mmap.PAGESIZE
 
-_started: threading.Thread | None = None
-_start_lock = threading.Lock()
-_releaser: ReleaseOnGrowth | None = None  # the background thread's; also asked by `release_if_grown`
-_settings: tuple[float, float] | None = None  # (threshold_mib, interval_s) of the running thread
+_lock = threading.Lock()  # guards the state below
+_watched: list[weakref.ref] = []  # the datasets whose tables the release covers (weak: they may be dropped)
+_thread: threading.Thread | None = None
+_releaser: ReleaseOnGrowth | None = None  # the thread's; also asked by `release_if_grown`
+_settings: tuple[float, float] | None = None  # (threshold_mib, interval_s) of the thread
+
+
+def supported() -> bool:
+    return hasattr(mmap, "MADV_DONTNEED") and MAPS.is_file() and STATUS.is_file() and "RssFile:" in STATUS.read_text()
+
+
+@functools.cache  # looked up once, before the thread starts: a fork while the thread sat in dlopen could deadlock
+def _madvise():
+    madvise = ctypes.CDLL(None, use_errno=True).madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    return madvise
 
 
 def read_only_arrow_mappings(maps: str) -> list[tuple[int, int]]:
-    """(start, end) of each read-only mapping of an `.arrow` file in a /proc/PID/maps text."""
+    """(start, end) of each read-only mapping of an `.arrow` file in a /proc/PID/maps text, sorted."""
     ranges = []
     for line in maps.splitlines():
         fields = line.split(maxsplit=5)
@@ -38,25 +61,55 @@ def read_only_arrow_mappings(maps: str) -> list[tuple[int, int]]:
             continue
         start, end = (int(address, 16) for address in fields[0].split("-"))
         ranges.append((start, end))
-    return ranges
+    return sorted(ranges)
 
 
-@functools.cache  # looked up once, before the thread starts: a fork while the thread sat in dlopen could deadlock
-def _madvise():
-    libc = ctypes.CDLL(None, use_errno=True)
-    madvise = libc.madvise
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    madvise.restype = ctypes.c_int
-    return madvise
+def buffer_pages(table: pa.Table) -> Iterator[tuple[int, int]]:
+    """(start, end) of the whole pages inside each buffer of the table (children's included)."""
+    for column in table.columns:
+        for chunk in column.chunks:
+            for buffer in chunk.buffers():
+                if buffer is None:
+                    continue
+                start = -(-buffer.address // PAGE) * PAGE
+                end = (buffer.address + buffer.size) // PAGE * PAGE
+                if end > start:
+                    yield start, end
 
 
-def release_mapped_pages() -> int:
-    """Drop the pages of this process's read-only Arrow mappings from its RSS; returns how many mappings."""
+def release_tables(tables: Iterable[pa.Table]) -> int:
+    """Drop from this process's RSS the pages of these tables that lie in read-only `.arrow` file mappings; returns
+    the bytes advised. The tables are held for the whole call, so no mapping read from /proc/self/maps can be unmapped
+    (and its addresses reused) before the advice."""
+    held = list(tables)
+    mappings = read_only_arrow_mappings(MAPS.read_text())
+    starts = [start for start, _ in mappings]
+    pages = set()
+    for table in held:
+        for start, end in buffer_pages(table):
+            where = bisect.bisect_right(starts, start) - 1
+            if where >= 0 and end <= mappings[where][1]:
+                pages.add((start, end))
     madvise = _madvise()
-    ranges = read_only_arrow_mappings(MAPS.read_text())
-    for start, end in ranges:
-        madvise(start, end - start, MADV_DONTNEED)  # a mapping unmapped meanwhile fails with EINVAL/ENOMEM: fine
-    return len(ranges)
+    for start, end in pages:
+        madvise(start, end - start, mmap.MADV_DONTNEED)
+    del held
+    return sum(end - start for start, end in pages)
+
+
+def watch(datasets: Dataset | DatasetDict) -> None:
+    """Let the release cover these datasets' tables while they live (a DatasetDict: each split)."""
+    splits = datasets.values() if isinstance(datasets, DatasetDict) else [datasets]
+    with _lock:
+        _watched[:] = [ref for ref in _watched if ref() is not None]
+        known = {id(ref()) for ref in _watched}
+        _watched.extend(weakref.ref(split) for split in splits if id(split) not in known)
+
+
+def watched_tables() -> list[pa.Table]:
+    with _lock:
+        live = [ref() for ref in _watched]
+    return [dataset.data.table for dataset in live if dataset is not None]
 
 
 def file_rss_mib() -> float:
@@ -67,25 +120,21 @@ def file_rss_mib() -> float:
     return 0.0
 
 
-def supported() -> bool:
-    return MAPS.is_file() and STATUS.is_file() and "RssFile:" in STATUS.read_text()
-
-
 class ReleaseOnGrowth:
-    """Releases the Arrow mappings' pages when file-backed RSS has grown by `threshold_mib` since the last release
-    (or since the lowest level seen: the kernel may drop pages itself)."""
+    """Releases the watched tables' pages (and any given) when file-backed RSS has grown by `threshold_mib` since
+    the last release (or since the lowest level seen: the kernel may drop pages itself)."""
 
     def __init__(self, threshold_mib: float):
         self.threshold_mib = threshold_mib
         self.baseline = file_rss_mib()
 
-    def check(self) -> bool:
+    def check(self, tables: Iterable[pa.Table] = ()) -> bool:
         """Release if grown; returns whether it released."""
         now = file_rss_mib()
         if now - self.baseline < self.threshold_mib:
             self.baseline = min(self.baseline, now)
             return False
-        release_mapped_pages()
+        release_tables([*tables, *watched_tables()])
         self.baseline = file_rss_mib()
         return True
 
@@ -93,9 +142,9 @@ class ReleaseOnGrowth:
 def release_in_background(threshold_mib: float = 64, interval_s: float = 0.25) -> bool:
     """Start, once per process, a daemon thread that runs `ReleaseOnGrowth(threshold_mib).check()` every
     `interval_s` (it reads one /proc file). Returns whether such a thread runs."""
-    global _started, _releaser, _settings
-    with _start_lock:
-        if _started is not None and _started.is_alive():
+    global _thread, _releaser, _settings
+    with _lock:
+        if _thread is not None and _thread.is_alive():
             return True
         if not supported():
             return False
@@ -105,28 +154,28 @@ def release_in_background(threshold_mib: float = 64, interval_s: float = 0.25) -
         _settings = (threshold_mib, interval_s)
         releaser = _releaser = ReleaseOnGrowth(threshold_mib)
 
-        def watch() -> None:  # lives as long as the process
+        def watch_growth() -> None:  # lives as long as the process
             while True:
                 time.sleep(interval_s)
                 releaser.check()
 
-        _started = threading.Thread(target=watch, name="release-mapped-pages", daemon=True)
-        _started.start()
+        _thread = threading.Thread(target=watch_growth, name="release-mapped-pages", daemon=True)
+        _thread.start()
         return True
 
 
 def _restart_in_child() -> None:
     """After a fork: threads do not survive one, and the parent's lock may have been held by another of its
     threads."""
-    global _start_lock, _started, _releaser
-    _start_lock, _started, _releaser = threading.Lock(), None, None
+    global _lock, _thread, _releaser
+    _lock, _thread, _releaser = threading.Lock(), None, None
     release_in_background(*_settings)
 
 
-def release_if_grown() -> None:
-    """For loops that read mapped pages at random, faster than the thread looks: for each page read the kernel maps
-    the cached pages around it too (fault-around, 64 KB), so a take of 100,000 scattered rows put a whole 1.2 GB file
-    in RSS within 0.2 s. They call this between pieces; it costs one /proc read unless there is something to release.
-    Does nothing unless `release_in_background` has started in this process."""
+def release_if_grown(table: pa.Table) -> None:
+    """For loops that read a table's mapped pages at random, faster than the thread looks: for each page read the
+    kernel maps the cached pages around it too (fault-around, 64 KB), so a take of 100,000 scattered rows put a whole
+    1.2 GB file in RSS within 0.2 s. They call this between pieces with the table they read; it costs one /proc read
+    unless there is something to release. Does nothing unless `release_in_background` has started in this process."""
     if _releaser is not None:
-        _releaser.check()
+        _releaser.check([table])

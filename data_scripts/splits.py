@@ -243,7 +243,7 @@ def take_from_batches(table: pa.Table, positions: pa.Array) -> pa.Table:
     for rows in np.split(np.arange(len(order)), group_starts):
         batch = grouped_owner[rows[0]]
         pieces.append(batches[batch].take(pa.array(grouped_rows[rows] - starts[batch])))
-        release_if_grown()  # scattered reads map whole files fast (see the function)
+        release_if_grown(table)  # scattered reads map whole files fast (see the function)
     taken = pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
     if (order == np.arange(len(order))).all():
         return taken

@@ -1,9 +1,8 @@
-"""Pages of read-only Arrow mappings leave the process's RSS once read; the data read again is the same, and writable
-mappings keep what was written to them."""
+"""Pages of memory-mapped Arrow tables leave the process's RSS once read; the data read again is the same, and no
+memory the caller does not hold, or that is not a read-only Arrow file mapping, is ever advised."""
 
 from __future__ import annotations
 
-import mmap
 import subprocess
 import sys
 import textwrap
@@ -12,26 +11,35 @@ import pyarrow as pa
 import pytest
 
 from data_scripts import mapped_pages
-from data_scripts.mapped_pages import read_only_arrow_mappings, release_mapped_pages
+from data_scripts.mapped_pages import buffer_pages, read_only_arrow_mappings, release_tables
 
 linux_only = pytest.mark.skipif(not mapped_pages.supported(), reason="needs /proc/self/maps and RssFile (Linux)")
 
 MAPS = """\
-7f0000000000-7f0000100000 r--p 00000000 08:01 11 /cache/ag_news/cache-abc.arrow
-7f0000100000-7f0000200000 r--s 00000000 08:01 12 /cache/rows-def.arrow
-7f0000200000-7f0000300000 rw-p 00000000 08:01 13 /cache/written.arrow
 7f0000300000-7f0000400000 r-xp 00000000 08:01 14 /usr/lib/libtorch_cpu.so
+7f0000000000-7f0000100000 r--p 00000000 08:01 11 /cache/ag_news/cache-abc.arrow
+7f0000100000-7f0000200000 r--s 00000000 08:01 12 /cache/cache-rows-def.arrow
+7f0000200000-7f0000300000 rw-p 00000000 08:01 13 /cache/written.arrow
 7f0000400000-7f0000500000 rw-p 00000000 00:00 0
 7f0000500000-7f0000600000 r--p 00000000 08:01 15 /data/my file with spaces.arrow
 """
 
 
-def test_only_read_only_arrow_mappings_are_chosen():
+def test_only_read_only_arrow_mappings_count():
     assert read_only_arrow_mappings(MAPS) == [
         (0x7F0000000000, 0x7F0000100000),
         (0x7F0000100000, 0x7F0000200000),
         (0x7F0000500000, 0x7F0000600000),
     ]
+
+
+def test_buffer_pages_are_the_whole_pages_inside_each_buffer():
+    table = pa.table({"text": ["x" * (3 * mapped_pages.PAGE)], "label": [1]})
+    for start, end in buffer_pages(table):
+        assert start % mapped_pages.PAGE == 0 and end % mapped_pages.PAGE == 0 and end > start
+    data = table.column("text").chunks[0].buffers()[2]
+    inside = [(start, end) for start, end in buffer_pages(table) if data.address <= start < data.address + data.size]
+    assert inside and all(end <= data.address + data.size for _, end in inside)
 
 
 def arrow_file(path, rows: int = 40_000) -> list[str]:
@@ -56,13 +64,13 @@ def test_released_pages_leave_rss_and_read_back_the_same(tmp_path):
     in_fresh_process(
         f"""
         from datasets import Dataset
-        from data_scripts.mapped_pages import file_rss_mib, release_mapped_pages
+        from data_scripts.mapped_pages import file_rss_mib, release_tables
         dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
         before = file_rss_mib()
         texts = [text for batch in dataset.iter(batch_size=1_000) for text in batch["text"]]
         grown = file_rss_mib() - before
         assert grown > 40, f"reading the mapped file should have put its pages in RSS (grew {{grown:.0f}} MiB)"
-        assert release_mapped_pages() >= 1
+        assert release_tables([dataset.data.table]) > 40 * 2**20
         assert file_rss_mib() - before < grown / 4
         assert dataset["text"] == texts  # read again from the page cache: the same data
         assert texts[12_345].startswith("document 12345 ")
@@ -71,15 +79,38 @@ def test_released_pages_leave_rss_and_read_back_the_same(tmp_path):
 
 
 @linux_only
-def test_writable_mappings_keep_what_was_written(tmp_path):
-    path = tmp_path / "scratch.arrow"
-    path.write_bytes(b"\0" * mmap.PAGESIZE * 4)
-    with open(path, "r+b") as file:
-        private = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)  # rw-p: dropping its pages loses writes
-        private[:5] = b"hello"
-        release_mapped_pages()
-        assert private[:5] == b"hello"
-        private.close()
+def test_memory_that_is_not_a_mapped_arrow_file_is_never_advised(tmp_path):
+    """An in-memory table's buffers are the process's own memory: DONTNEED would zero them."""
+    texts = [f"document {i} " + "word " * 300 for i in range(5_000)]
+    table = pa.table({"text": texts})
+    assert release_tables([table]) == 0
+    assert table.column("text").to_pylist() == texts
+
+
+@linux_only
+def test_only_the_tables_held_are_released(tmp_path):
+    """A table nobody hands over is left alone: it may be freed, and its addresses reused, at any moment."""
+    arrow_file(tmp_path / "held.arrow")
+    arrow_file(tmp_path / "other.arrow")
+    in_fresh_process(
+        f"""
+        from datasets import Dataset
+        def resident_mib(name):  # the Rss of this process's mapping of the file
+            lines, found = open("/proc/self/smaps").read().splitlines(), False
+            for line in lines:
+                if line.endswith(name):
+                    found = True
+                elif found and line.startswith("Rss:"):
+                    return int(line.split()[1]) / 1024
+        from data_scripts.mapped_pages import release_tables
+        held, other = (Dataset.from_file(str({str(tmp_path)!r}) + "/" + name) for name in ("held.arrow", "other.arrow"))
+        for dataset in (held, other):
+            assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == 40_000
+        assert resident_mib("held.arrow") > 40 and resident_mib("other.arrow") > 40
+        release_tables([held.data.table])
+        assert resident_mib("held.arrow") < 5 and resident_mib("other.arrow") > 40
+        """
+    )
 
 
 @linux_only
@@ -88,8 +119,9 @@ def test_release_on_growth_waits_for_the_threshold(tmp_path):
     in_fresh_process(
         f"""
         from datasets import Dataset
-        from data_scripts.mapped_pages import ReleaseOnGrowth, file_rss_mib
+        from data_scripts.mapped_pages import ReleaseOnGrowth, file_rss_mib, watch
         dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
+        watch(dataset)
         releaser = ReleaseOnGrowth(threshold_mib=20)
         assert not releaser.check()  # nothing read yet
         assert len(dataset.select(range(100))["text"]) == 100  # a few pages: below the threshold
@@ -104,16 +136,17 @@ def test_release_on_growth_waits_for_the_threshold(tmp_path):
 
 @linux_only
 def test_background_thread_keeps_peak_rss_below_the_file(tmp_path):
-    """In a fresh process (the thread starts once per process): reading a 60 MB mapped file slowly, with the thread
+    """In a fresh process (the thread starts once per process): reading a 60 MB watched file slowly, with the thread
     on, the file-backed RSS never holds most of it."""
     arrow_file(tmp_path / "corpus.arrow")
     script = f"""
         import time
         from datasets import Dataset
-        from data_scripts.mapped_pages import file_rss_mib, release_in_background
+        from data_scripts.mapped_pages import file_rss_mib, release_in_background, watch
         assert release_in_background(threshold_mib=8, interval_s=0.02)
         assert release_in_background()  # a second call starts nothing new
         dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
+        watch(dataset)
         start = file_rss_mib()
         highest = 0.0
         for batch in dataset.iter(batch_size=500):
@@ -169,3 +202,16 @@ def test_a_forked_process_releases_its_own_pages_too():
         ).strip()
         == "0"
     )
+
+
+def test_the_run_watches_what_it_reads_and_maps(tmp_path):
+    """load_corpus's splits and every datasets.map result (cleaning, tokenizing) are covered by the release."""
+    from data_scripts import load_corpus
+    from data_scripts.map_cache import map_corpus
+
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(40)))
+    corpus = load_corpus(None, train_file=str(tmp_path / "train.csv"), cache_dir=str(tmp_path / "cache"))
+    mapped = map_corpus(corpus, lambda batch: {"n": [len(t) for t in batch["text"]]}, num_proc=None, cache_dir=None)
+    watched = mapped_pages.watched_tables()
+    for dataset in [*corpus.values(), *mapped.values()]:
+        assert any(table is dataset.data.table for table in watched)
