@@ -9,9 +9,10 @@ import textwrap
 
 import pyarrow as pa
 import pytest
+from datasets import Dataset
 
 from data_scripts import mapped_pages
-from data_scripts.mapped_pages import buffer_pages, read_only_arrow_mappings, release_tables
+from data_scripts.mapped_pages import ReleaseOnGrowth, buffer_pages, read_only_arrow_mappings, release_tables
 
 linux_only = pytest.mark.skipif(not mapped_pages.supported(), reason="needs /proc/self/maps and RssFile (Linux)")
 
@@ -50,6 +51,17 @@ def arrow_file(path, rows: int = 40_000) -> list[str]:
     return texts
 
 
+def resident_mib(path) -> float:
+    """The resident size of this process's mappings of `path`, in MiB (from /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if "-" in line.split(" ", 1)[0] and len(line.split()) >= 5 and line.split()[4].isdigit():  # a mapping's header
+            inside = line.rstrip("\n").endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total / 1024
+
+
 def in_fresh_process(code: str) -> str:
     """Run `code` in a new interpreter and return what it prints: RSS figures must not see the background thread
     that any run_classification.main() of the same test process has started."""
@@ -60,22 +72,15 @@ def in_fresh_process(code: str) -> str:
 
 @linux_only
 def test_released_pages_leave_rss_and_read_back_the_same(tmp_path):
-    arrow_file(tmp_path / "corpus.arrow")
-    in_fresh_process(
-        f"""
-        from datasets import Dataset
-        from data_scripts.mapped_pages import file_rss_mib, release_tables
-        dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
-        before = file_rss_mib()
-        texts = [text for batch in dataset.iter(batch_size=1_000) for text in batch["text"]]
-        grown = file_rss_mib() - before
-        assert grown > 40, f"reading the mapped file should have put its pages in RSS (grew {{grown:.0f}} MiB)"
-        assert release_tables([dataset.data.table]) > 40 * 2**20
-        assert file_rss_mib() - before < grown / 4
-        assert dataset["text"] == texts  # read again from the page cache: the same data
-        assert texts[12_345].startswith("document 12345 ")
-        """
-    )
+    """(In this process: a release thread that an earlier main() started advises only the datasets it watches.)"""
+    texts = arrow_file(tmp_path / "corpus.arrow")
+    dataset = Dataset.from_file(str(tmp_path / "corpus.arrow"))
+    assert [text for batch in dataset.iter(batch_size=1_000) for text in batch["text"]] == texts
+    resident = resident_mib(tmp_path / "corpus.arrow")
+    assert resident > 40, f"reading the mapped file should have put its pages in RSS ({resident:.0f} MiB)"
+    assert release_tables([dataset.data.table]) > 40 * 2**20
+    assert resident_mib(tmp_path / "corpus.arrow") < 4
+    assert dataset["text"] == texts  # read again from the page cache: the same data
 
 
 @linux_only
@@ -90,48 +95,27 @@ def test_memory_that_is_not_a_mapped_arrow_file_is_never_advised(tmp_path):
 @linux_only
 def test_only_the_tables_held_are_released(tmp_path):
     """A table nobody hands over is left alone: it may be freed, and its addresses reused, at any moment."""
-    arrow_file(tmp_path / "held.arrow")
-    arrow_file(tmp_path / "other.arrow")
-    in_fresh_process(
-        f"""
-        from datasets import Dataset
-        def resident_mib(name):  # the Rss of this process's mapping of the file
-            lines, found = open("/proc/self/smaps").read().splitlines(), False
-            for line in lines:
-                if line.endswith(name):
-                    found = True
-                elif found and line.startswith("Rss:"):
-                    return int(line.split()[1]) / 1024
-        from data_scripts.mapped_pages import release_tables
-        held, other = (Dataset.from_file(str({str(tmp_path)!r}) + "/" + name) for name in ("held.arrow", "other.arrow"))
-        for dataset in (held, other):
-            assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == 40_000
-        assert resident_mib("held.arrow") > 40 and resident_mib("other.arrow") > 40
-        release_tables([held.data.table])
-        assert resident_mib("held.arrow") < 5 and resident_mib("other.arrow") > 40
-        """
+    held, other = (
+        Dataset.from_file(str(arrow_file(tmp_path / name) and tmp_path / name)) for name in ("h.arrow", "o.arrow")
     )
+    for dataset in (held, other):
+        assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == 40_000
+    assert resident_mib(tmp_path / "h.arrow") > 40 and resident_mib(tmp_path / "o.arrow") > 40
+    release_tables([held.data.table])
+    assert resident_mib(tmp_path / "h.arrow") < 4 and resident_mib(tmp_path / "o.arrow") > 40
 
 
 @linux_only
 def test_release_on_growth_waits_for_the_threshold(tmp_path):
     arrow_file(tmp_path / "corpus.arrow")
-    in_fresh_process(
-        f"""
-        from datasets import Dataset
-        from data_scripts.mapped_pages import ReleaseOnGrowth, file_rss_mib, watch
-        dataset = Dataset.from_file({str(tmp_path / "corpus.arrow")!r})
-        watch(dataset)
-        releaser = ReleaseOnGrowth(threshold_mib=20)
-        assert not releaser.check()  # nothing read yet
-        assert len(dataset.select(range(100))["text"]) == 100  # a few pages: below the threshold
-        assert not releaser.check()
-        before = file_rss_mib()
-        assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == 40_000
-        assert releaser.check()
-        assert file_rss_mib() < before + 20
-        """
-    )
+    dataset = Dataset.from_file(str(tmp_path / "corpus.arrow"))
+    releaser = ReleaseOnGrowth(threshold_mib=20)
+    assert not releaser.check([dataset.data.table])  # nothing read yet
+    assert len(dataset.select(range(100))["text"]) == 100  # a few pages: below the threshold
+    assert not releaser.check([dataset.data.table])
+    assert sum(len(batch["text"]) for batch in dataset.iter(batch_size=1_000)) == 40_000
+    assert releaser.check([dataset.data.table])
+    assert resident_mib(tmp_path / "corpus.arrow") < 4
 
 
 @linux_only
