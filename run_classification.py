@@ -225,7 +225,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             seed=training_args.seed,
             eval_every=training_args.embedding_eval_every,
             groups=groups,
-            group_note=groups.note,
         )
         callbacks.append(separation)
     tuning = None

@@ -194,6 +194,22 @@ def test_a_collision_stops_the_run_wherever_the_rows_are(where, mapped, tmp_path
         split_overlap(corpus)  # "sky" shares the hash of "sea", which is in train
 
 
+@pytest.mark.parametrize("mapped", [False, True])
+@pytest.mark.parametrize("where", ["memory", "disk"])
+def test_a_collision_of_pairs_differing_in_the_second_text_stops_the_run(where, mapped, tmp_path, monkeypatch):
+    """A pair is compared on both texts: the same `text` with another `text_pair` is not the same example."""
+    features = Features({"text": Value("string"), "text_pair": Value("string"), "label": ClassLabel(names=["a", "b"])})
+
+    def pairs(texts, second_texts):
+        return Dataset.from_dict({"text": texts, "text_pair": second_texts, "label": [0] * len(texts)}, features)
+
+    corpus = DatasetDict(train=pairs(["red fox", "sky"], ["run", "blue"]), validation=pairs(["sky"], ["grey"]))
+    corpus = stored(corpus, where, mapped, tmp_path)
+    monkeypatch.setattr(overlap.hashlib, "blake2b", lambda data, digest_size: FirstWordDigest(data, digest_size))
+    with pytest.raises(RuntimeError, match="same 16-byte hash but different texts"):
+        split_overlap(corpus)  # ("sky", "grey") shares the hash of ("sky", "blue"), which is in train
+
+
 class FirstWordDigest:
     """A hash of the first letter only: texts starting alike collide."""
 

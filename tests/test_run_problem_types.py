@@ -235,6 +235,36 @@ def test_standalone_projection_of_a_multi_label_folder_groups_as_training_did(tm
     assert (tmp_path / "out" / "projection_validation" / "embeddings_tsne.png").stat().st_size > 10_000
 
 
+def test_standalone_projection_groups_by_the_label_frequencies_training_counted(tmp_path, data, bert_dir, caplog):
+    """max_train_samples: training counts the frequencies on its 40 rows, not the 90 of the file; the projection
+    reads them from the folder instead of counting the whole file again (whose rarest label differs)."""
+    from training.project_embeddings import main as project_embeddings
+
+    run(
+        tmp_path,
+        "glove",
+        data,
+        bert_dir,
+        label_column="topics",
+        embedding_projection=True,
+        do_predict=False,
+        max_train_samples=40,
+    )
+    trained = json.loads((tmp_path / "out" / "embedding_separation.json").read_text())
+    assert sum(trained["label_frequency"].values()) < sum(len(row["topics"]) for row in make_rows(90, 0))
+    arguments = ["--model_dir", str(tmp_path / "out"), str(tmp_path / "config.json"), "--no_3d"]
+    projected = project_embeddings(arguments)
+    assert projected["documents"] == trained["documents"] == 30
+    for name in ("silhouette", "knn_accuracy", "davies_bouldin"):
+        assert projected[f"embedding_{name}"] == pytest.approx(trained[f"embedding_{name}_after"], abs=1e-5)
+    # a folder written before the frequencies were recorded: counted on the training file, and said so
+    del trained["label_frequency"]
+    (tmp_path / "out" / "embedding_separation.json").write_text(json.dumps(trained))
+    with caplog.at_level("INFO", logger="training.project_embeddings"):
+        project_embeddings([*arguments, "--projection_dir", str(tmp_path / "older")])
+    assert "records no label frequencies" in caplog.text
+
+
 def test_standalone_projection_of_a_regression_folder_says_it_has_no_classes(tmp_path, data, bert_dir):
     from training.project_embeddings import main as project_embeddings
 

@@ -31,6 +31,10 @@ KNN_FOLDS = 5
 SAMPLE_SHARE = 10
 SAMPLE_FLOOR = 200
 SAMPLE_CAP = 2000
+SEPARATION_RECORD = "embedding_separation.json"  # what a run's class separation writes to its folder
+LABEL_FREQUENCY = "label_frequency"  # its key for the multi-label frequencies its groups were made with
+NO_LABEL = "(no label)"
+MULTI_LABEL_NOTE = "each document coloured and grouped by its rarest label (training frequency), or (no label)"
 
 
 def automatic_sample_size(planned_examples: int) -> int:
@@ -128,6 +132,15 @@ class SeparationGroups:
             return np.asarray(targets)
         return rarest_label_groups(targets, self.label_frequency)
 
+    def record(self) -> dict:
+        """What embedding_separation.json keeps of the grouping: its note and, multi-label, the label frequencies
+        by name, so that a later projection of the folder groups as training did (`recorded_separation_groups`)."""
+        record = {} if self.note is None else {"groups": self.note}
+        if self.label_frequency is not None:
+            labels = self.names[: len(self.label_frequency)]  # "(no label)", the last group, has no frequency
+            record[LABEL_FREQUENCY] = dict(zip(labels, self.label_frequency.tolist(), strict=True))
+        return record
+
     def of_rows(self, rows: Dataset) -> np.ndarray:
         """The group of each row of a corpus split, its labels as the corpus stores them (a class id, or a list of
         label ids before tokenization makes them 0/1 rows)."""
@@ -145,10 +158,29 @@ def separation_groups(problem_type: str, label_names: Sequence[str], train: Data
     if problem_type != problem_types.MULTI_LABEL:
         return SeparationGroups(list(label_names))
     return SeparationGroups(
-        [*label_names, "(no label)"],
+        [*label_names, NO_LABEL],
         label_counts(train, len(label_names)),  # through Arrow, batch by batch
-        "each document coloured and grouped by its rarest label (training frequency), or (no label)",
+        MULTI_LABEL_NOTE,
     )
+
+
+def recorded_separation_groups(run_dir: str | Path, label_names: Sequence[str]) -> SeparationGroups | None:
+    """A multi-label run's grouping as its training recorded it (embedding_separation.json: the label frequencies
+    counted on the rows it trained on, after max_train_samples and augmentation); None when the folder has no record
+    (trained without embedding_projection, or before the frequencies were recorded)."""
+    try:
+        record = json.loads((Path(run_dir) / SEPARATION_RECORD).read_text(encoding="utf-8"))
+        frequency = record[LABEL_FREQUENCY]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    missing = [name for name in label_names if name not in frequency]
+    if missing:
+        raise TextclsError(
+            f"{Path(run_dir) / SEPARATION_RECORD} records label frequencies of {', '.join(frequency)}, none of "
+            f"{', '.join(missing)}: the corpus given is not the one the model was trained on"
+        )
+    counts = np.asarray([frequency[name] for name in label_names], dtype=np.int64)
+    return SeparationGroups([*label_names, NO_LABEL], counts, record.get("groups", MULTI_LABEL_NOTE))
 
 
 def mistakes(predictions: np.ndarray, gold: np.ndarray) -> np.ndarray:

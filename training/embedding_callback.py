@@ -13,7 +13,13 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 from training import wandb_media
-from training.class_separation import document_embeddings, mistakes, separation_metrics
+from training.class_separation import (
+    SEPARATION_RECORD,
+    SeparationGroups,
+    document_embeddings,
+    mistakes,
+    separation_metrics,
+)
 from training.projection_plots import plot_projections, tsne_maps, tsne_projection, write_projection_html
 
 logger = logging.getLogger(__name__)
@@ -37,7 +43,8 @@ class ClassSeparationCallback(TrainerCallback):
 
     Multi-label: `groups` maps 0/1 label rows to one group per document (`class_separation.separation_groups`),
     whose names are `label_names`; colours and separation numbers use the groups, and a document is circled as a
-    mistake when its predicted label set differs from its gold one. `group_note` says so in embedding_separation.json.
+    mistake when its predicted label set differs from its gold one. embedding_separation.json keeps `groups.record()`
+    (its note and label frequencies), so that `training.project_embeddings` groups the folder's documents alike.
     """
 
     def __init__(
@@ -52,13 +59,11 @@ class ClassSeparationCallback(TrainerCallback):
         three_d: bool = True,
         eval_every: int = 0,
         log: Callable[[dict[str, float]], None] | None = None,
-        groups: Callable[[np.ndarray], np.ndarray] | None = None,
-        group_note: str | None = None,
+        groups: SeparationGroups | None = None,
     ):
         self.sample = sample
         self.gold = np.asarray(sample["label"])
         self.groups = groups
-        self.group_note = group_note
         self.labels = self.gold if groups is None else groups(self.gold)
         self.texts = list(texts)
         self.label_names = list(label_names)
@@ -144,12 +149,12 @@ class ClassSeparationCallback(TrainerCallback):
         self.seconds += time.perf_counter() - started
         self.results["embedding_seconds"] = round(self.seconds, 2)
         record = {"documents": len(self.labels), **self.results, "history": self.history}
-        if self.group_note:
-            record["groups"] = self.group_note
+        if self.groups is not None:
+            record.update(self.groups.record())
         thresholds = getattr(model.config, "decision_thresholds", None)
         if thresholds is not None:  # the decisions the circled mistakes are made with
             record["decision_thresholds"] = thresholds
-        (self.output_dir / "embedding_separation.json").write_text(json.dumps(record, indent=2) + "\n")
+        (self.output_dir / SEPARATION_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         logger.info("class separation of %d validation documents: %s", len(self.labels), self.results)
 
     def _mistakes(self, predictions: np.ndarray) -> np.ndarray:

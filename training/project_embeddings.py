@@ -8,7 +8,8 @@ The config (and any run_classification.py flags after it) says which corpus to r
 model folder gives the model, its tokenizer and the word-level cleaning it was trained with. Writes
 `embeddings_tsne.png`, `embeddings_tsne_3d.html` and `embedding_separation.json` to `--projection_dir`
 (default `MODEL_DIR/projection_SPLIT`). A multi-label model's documents are grouped as training groups them
-(`class_separation.separation_groups`: by their rarest label); a regression model has no classes and is refused.
+(`class_separation.separation_groups`: by their rarest label, with the label frequencies its training recorded in
+`MODEL_DIR/embedding_separation.json`); a regression model has no classes and is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import modeling  # noqa: F401  registers the GloVe and RNN models with the Auto 
 from data_scripts import clean_corpus, load_corpus
 from data_scripts.labels import label_names_of_features, problem_type_of_features
 from data_scripts.splits import labels_of
+from modeling import problem_types
 from modeling.label_mapping import check_classes, fit_output_rows, saved_label_names
 from modeling.lora import load_for_inference
 from textcls_errors import TextclsError, run_cli
@@ -39,6 +41,7 @@ from training.class_separation import (
     automatic_sample_size,
     document_embeddings,
     mistakes,
+    recorded_separation_groups,
     recorded_training_examples,
     separation_groups,
     separation_metrics,
@@ -146,6 +149,24 @@ def sample_size(options: argparse.Namespace) -> int:
     return size
 
 
+def projection_groups(model_dir: Path, problem_type: str, label_names: list[str], train) -> SeparationGroups:
+    """How the documents are grouped, as training grouped them: a multi-label run by their rarest label, with the
+    label frequencies its training recorded (counted on the rows it trained on, after max_train_samples and
+    augmentation); counted on `train`, the whole training split, for a folder without them. Regression is refused."""
+    if problem_type != problem_types.MULTI_LABEL:
+        return separation_groups(problem_type, label_names, train)  # refuses regression
+    recorded = recorded_separation_groups(model_dir, label_names)
+    if recorded is not None:
+        return recorded
+    logger.info(
+        "%s records no label frequencies of its training (label_frequency in embedding_separation.json): the "
+        "rarest labels are counted on the whole training split, which differ from training's when it sampled "
+        "(max_train_samples) or augmented its rows",
+        model_dir,
+    )
+    return separation_groups(problem_type, label_names, train)
+
+
 def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedSample:
     """Load the model in `options.model_dir` and the corpus `rest` describes, and embed a sample of the split."""
     model_dir = Path(options.model_dir)
@@ -172,8 +193,7 @@ def embed_saved_model(options: argparse.Namespace, rest: list[str]) -> EmbeddedS
         raise TextclsError(f"the corpus has no {options.split!r} split; it has {', '.join(corpus)}")
     features = corpus[options.split].features
     label_names = label_names_of_features(features)
-    # a multi-label run groups its documents by their rarest label, as training does; regression is refused
-    groups = separation_groups(problem_type_of_features(features), label_names, corpus["train"])
+    groups = projection_groups(model_dir, problem_type_of_features(features), label_names, corpus["train"])
     # Classes are matched by name: a model saved in another class order has its output rows put in this order.
     fit_output_rows(model, check_classes(str(model_dir), saved_label_names(model.config), label_names), str(model_dir))
     rows = corpus[options.split]
