@@ -9,8 +9,10 @@ they leave the process's RSS and stay in the page cache, so reading them again c
 
 Only memory the caller holds is advised: the buffers of tables it has a reference to, and of those only the pages
 that lie in a read-only mapping of an `.arrow` file. Advising addresses read from /proc/self/maps alone would race
-with the table being freed and the addresses reused for new memory, which DONTNEED would silently zero. Linux only;
-elsewhere nothing is started and nothing is advised.
+with the table being freed and the addresses reused for new memory, which DONTNEED would silently zero. So the run
+`watch`es the datasets it holds (load_corpus's splits, every `map_corpus` result, clean_corpus's splits), weakly: a
+dataset derived from a watched one shares its pages while the watched one lives; one that outlives it is not
+covered, and its pages simply stay in RSS as before. Linux only; elsewhere nothing is started and nothing is advised.
 """
 
 from __future__ import annotations

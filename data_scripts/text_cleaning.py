@@ -28,6 +28,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from data_scripts.map_cache import map_corpus
+from data_scripts.mapped_pages import watch
 from textcls_errors import TextclsError
 
 if TYPE_CHECKING:  # NLTK, gensim and scikit-learn are imported by the options that use them: 4 s of start-up
@@ -479,6 +480,8 @@ def clean_corpus(
         load_from_cache_file=not overwrite_cache,
         desc="Cleaning text",
     )
-    return DatasetDict(
+    cleaned = DatasetDict(
         {split: drop_train_documents(split, rows, options.max_doc_tokens) for split, rows in cleaned.items()}
     )
+    watch(cleaned)  # new datasets over the map's files: their pages leave the run's RSS once read (mapped_pages)
+    return cleaned

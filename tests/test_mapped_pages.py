@@ -189,13 +189,15 @@ def test_a_forked_process_releases_its_own_pages_too():
 
 
 def test_the_run_watches_what_it_reads_and_maps(tmp_path):
-    """load_corpus's splits and every datasets.map result (cleaning, tokenizing) are covered by the release."""
-    from data_scripts import load_corpus
+    """load_corpus's splits, every datasets.map result and clean_corpus's splits (new datasets over the map's files,
+    the map's own dropped) are covered by the release while they live."""
+    from data_scripts import TextCleaning, clean_corpus, load_corpus
     from data_scripts.map_cache import map_corpus
 
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(40)))
     corpus = load_corpus(None, train_file=str(tmp_path / "train.csv"), cache_dir=str(tmp_path / "cache"))
     mapped = map_corpus(corpus, lambda batch: {"n": [len(t) for t in batch["text"]]}, num_proc=None, cache_dir=None)
+    cleaned = clean_corpus(corpus, TextCleaning(simple_preprocess=True, max_doc_tokens=1), cache_dir=str(tmp_path))
     watched = mapped_pages.watched_tables()
-    for dataset in [*corpus.values(), *mapped.values()]:
+    for dataset in [*corpus.values(), *mapped.values(), *cleaned.values()]:
         assert any(table is dataset.data.table for table in watched)
