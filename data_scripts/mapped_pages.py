@@ -7,8 +7,8 @@ with the corpus: a run over a million rows showed 4.4 GB of RSS for 1.2 GB of it
 datasets it watches are not needed (`madvise(MADV_DONTNEED)`) whenever its file-backed RSS has grown by a threshold:
 they leave the process's RSS and stay in the page cache, so reading them again costs a minor fault, not a disk read.
 
-Only memory the caller holds is advised: the buffers of tables it has a reference to, and of those only the pages
-that lie in a read-only mapping of an `.arrow` file. Advising addresses read from /proc/self/maps alone would race
+Only memory the caller holds is advised: the record batches of tables it has a reference to, and of those only the
+pages that lie in a read-only mapping of an `.arrow` file. Advising addresses read from /proc/self/maps alone would race
 with the table being freed and the addresses reused for new memory, which DONTNEED would silently zero. So the run
 `watch`es the datasets it holds (load_corpus's splits, every `map_corpus` result, clean_corpus's splits), weakly: a
 dataset derived from a watched one shares its pages while the watched one lives; one that outlives it is not
@@ -20,8 +20,8 @@ from __future__ import annotations
 import bisect
 import ctypes
 import functools
+import logging
 import mmap
-import os
 import threading
 import time
 import weakref
@@ -31,6 +31,8 @@ from pathlib import Path
 import pyarrow as pa
 from datasets import Dataset, DatasetDict
 
+logger = logging.getLogger(__name__)
+
 MAPS = Path("/proc/self/maps")
 STATUS = Path("/proc/self/status")
 PAGE = mmap.PAGESIZE
@@ -39,7 +41,7 @@ _lock = threading.Lock()  # guards the state below
 _watched: list[weakref.ref] = []  # the datasets whose tables the release covers (weak: they may be dropped)
 _thread: threading.Thread | None = None
 _releaser: ReleaseOnGrowth | None = None  # the thread's; also asked by `release_if_grown`
-_settings: tuple[float, float] | None = None  # (threshold_mib, interval_s) of the thread
+_warned = False  # a failed release is logged once
 
 
 def supported() -> bool:
@@ -59,7 +61,8 @@ def read_only_arrow_mappings(maps: str) -> list[tuple[int, int]]:
     ranges = []
     for line in maps.splitlines():
         fields = line.split(maxsplit=5)
-        if len(fields) < 6 or "w" in fields[1] or not fields[5].endswith(".arrow"):
+        # A file deleted or replaced while mapped shows as "... (deleted)": its inode, and content, live on.
+        if len(fields) < 6 or "w" in fields[1] or not fields[5].removesuffix(" (deleted)").endswith(".arrow"):
             continue
         start, end = (int(address, 16) for address in fields[0].split("-"))
         ranges.append((start, end))
@@ -67,36 +70,49 @@ def read_only_arrow_mappings(maps: str) -> list[tuple[int, int]]:
 
 
 def buffer_pages(table: pa.Table) -> Iterator[tuple[int, int]]:
-    """(start, end) of the whole pages inside each buffer of the table (children's included)."""
+    """(start, end) of the whole pages inside each chunk's buffers (children's included), one span per chunk: the
+    buffers of a record batch read from a file lie together in its body, so the span is that batch's file content."""
     for column in table.columns:
         for chunk in column.chunks:
-            for buffer in chunk.buffers():
-                if buffer is None:
-                    continue
-                start = -(-buffer.address // PAGE) * PAGE
-                end = (buffer.address + buffer.size) // PAGE * PAGE
-                if end > start:
-                    yield start, end
+            buffers = [buffer for buffer in chunk.buffers() if buffer is not None and buffer.size]
+            if not buffers:
+                continue
+            start = -(-min(buffer.address for buffer in buffers) // PAGE) * PAGE
+            end = max(buffer.address + buffer.size for buffer in buffers) // PAGE * PAGE
+            if end > start:
+                yield start, end
 
 
 def release_tables(tables: Iterable[pa.Table]) -> int:
     """Drop from this process's RSS the pages of these tables that lie in read-only `.arrow` file mappings; returns
     the bytes advised. The tables are held for the whole call, so no mapping read from /proc/self/maps can be unmapped
     (and its addresses reused) before the advice."""
-    held = list(tables)
+    held = list({id(table): table for table in tables}.values())
     mappings = read_only_arrow_mappings(MAPS.read_text())
     starts = [start for start, _ in mappings]
-    pages = set()
+    spans = []
     for table in held:
         for start, end in buffer_pages(table):
             where = bisect.bisect_right(starts, start) - 1
             if where >= 0 and end <= mappings[where][1]:
-                pages.add((start, end))
-    madvise = _madvise()
-    for start, end in pages:
+                spans.append((start, end))
+    madvise, advised = _madvise(), 0
+    for start, end in merged(spans):
         madvise(start, end - start, mmap.MADV_DONTNEED)
+        advised += end - start
     del held
-    return sum(end - start for start, end in pages)
+    return advised
+
+
+def merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans with overlapping or touching ones joined (no address outside them added): fewer system calls."""
+    joined: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def watch(datasets: Dataset | DatasetDict) -> None:
@@ -111,7 +127,10 @@ def watch(datasets: Dataset | DatasetDict) -> None:
 def watched_tables() -> list[pa.Table]:
     with _lock:
         live = [ref() for ref in _watched]
-    return [dataset.data.table for dataset in live if dataset is not None]
+    # A dataset being freed on another thread can be seen after its __del__ dropped `_data` (weakrefs are cleared
+    # after __del__ runs): skip it.
+    data = [getattr(dataset, "_data", None) for dataset in live if dataset is not None]
+    return [table.table for table in data if table is not None]
 
 
 def file_rss_mib() -> float:
@@ -143,35 +162,36 @@ class ReleaseOnGrowth:
 
 def release_in_background(threshold_mib: float = 64, interval_s: float = 0.25) -> bool:
     """Start, once per process, a daemon thread that runs `ReleaseOnGrowth(threshold_mib).check()` every
-    `interval_s` (it reads one /proc file). Returns whether such a thread runs."""
-    global _thread, _releaser, _settings
+    `interval_s` (it reads one /proc file). Returns whether such a thread runs. Processes forked later (datasets' map
+    workers, DataLoader workers) get no thread: their RSS is their own, and the run's is not theirs."""
+    global _thread, _releaser
     with _lock:
         if _thread is not None and _thread.is_alive():
             return True
         if not supported():
             return False
         _madvise()
-        if _settings is None:  # a forked process (datasets' map workers, DataLoader workers) gets a thread too
-            os.register_at_fork(after_in_child=_restart_in_child)
-        _settings = (threshold_mib, interval_s)
         releaser = _releaser = ReleaseOnGrowth(threshold_mib)
 
         def watch_growth() -> None:  # lives as long as the process
             while True:
                 time.sleep(interval_s)
-                releaser.check()
+                check_quietly(releaser, ())
 
         _thread = threading.Thread(target=watch_growth, name="release-mapped-pages", daemon=True)
         _thread.start()
         return True
 
 
-def _restart_in_child() -> None:
-    """After a fork: threads do not survive one, and the parent's lock may have been held by another of its
-    threads."""
-    global _lock, _thread, _releaser
-    _lock, _thread, _releaser = threading.Lock(), None, None
-    release_in_background(*_settings)
+def check_quietly(releaser: ReleaseOnGrowth, tables: Iterable[pa.Table]) -> None:
+    """A failed release must never stop a run (nor the thread): it is logged once and the pages stay in RSS."""
+    global _warned
+    try:
+        releaser.check(tables)
+    except Exception as error:  # any: see the docstring
+        if not _warned:
+            _warned = True
+            logger.warning("could not release mapped pages from RSS (the run goes on): %r", error)
 
 
 def release_if_grown(table: pa.Table) -> None:
@@ -180,4 +200,4 @@ def release_if_grown(table: pa.Table) -> None:
     1.2 GB file in RSS within 0.2 s. They call this between pieces with the table they read; it costs one /proc read
     unless there is something to release. Does nothing unless `release_in_background` has started in this process."""
     if _releaser is not None:
-        _releaser.check([table])
+        check_quietly(_releaser, [table])
