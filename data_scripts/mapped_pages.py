@@ -1,7 +1,7 @@
 """Keep the pages of memory-mapped Arrow files out of the process's resident set once they have been read.
 
 datasets memory-maps its Arrow files, and every page a pass reads stays mapped in the process, so its RSS grows
-with the corpus: a run over a million rows showed 4.4 GB of RSS for 1.2 GB of its own memory (huggingface/datasets
+with the corpus: a run over a million rows peaked at 4,427 MiB of RSS for 1,163 MiB of its own (huggingface/datasets
 #4528 describes the same). Those pages are clean page cache that the kernel could drop, but tools that watch RSS
 (job schedulers, container monitors, `top`) see the whole corpus. Here the run tells the kernel that the pages of the
 datasets it watches are not needed (`madvise(MADV_DONTNEED)`) whenever its file-backed RSS has grown by a threshold:
@@ -196,8 +196,9 @@ def check_quietly(releaser: ReleaseOnGrowth, tables: Iterable[pa.Table]) -> None
 
 def release_if_grown(table: pa.Table) -> None:
     """For loops that read a table's mapped pages at random, faster than the thread looks: for each page read the
-    kernel maps the cached pages around it too (fault-around, 64 KB), so a take of 100,000 scattered rows put a whole
-    1.2 GB file in RSS within 0.2 s. They call this between pieces with the table they read; it costs one /proc read
-    unless there is something to release. Does nothing unless `release_in_background` has started in this process."""
+    kernel maps the cached pages around it too (fault-around, 64 KB), so a take of 90,000 scattered rows put a whole
+    1,261 MiB file in RSS within 0.2 s (benchmarks/scattered_take.py). They call this between pieces with the table
+    they read; it costs one /proc read unless there is something to release. Does nothing unless
+    `release_in_background` has started in this process."""
     if _releaser is not None:
         check_quietly(_releaser, [table])
